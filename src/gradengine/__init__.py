@@ -1,0 +1,17 @@
+"""gradengine: an autograd engine to see and trust backpropagation.
+
+- ``Value``: the scalar engine (micrograd-style, any order of derivatives).
+- ``Tensor``: the vectorized NumPy engine with the same autograd model.
+- ``grad``, ``gradcheck``, ``no_grad``: functional derivatives, numerical checks, recording switch.
+"""
+from .engine import Value, grad, value_and_grad
+from .gradcheck import GradcheckError, gradcheck
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from . import nn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Value", "grad", "value_and_grad", "gradcheck", "GradcheckError",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "nn",
+]

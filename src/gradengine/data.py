@@ -1,0 +1,469 @@
+"""Data sets and batching: MNIST (IDX files), a numpy ``DataLoader`` and ``make_moons``.
+
+MNIST
+    ``load_mnist()`` reads the four standard IDX files (gzip-compressed or raw) from a
+    directory, downloading any that are missing, and verifies the sha256 of the
+    decompressed bytes. The directory is, in order of precedence: the ``root`` argument,
+    the ``GRADENGINE_DATA`` environment variable, or ``$XDG_CACHE_HOME/gradengine/mnist``
+    (``~/.cache/gradengine/mnist`` when ``XDG_CACHE_HOME`` is unset). ``read_idx`` and
+    ``write_idx`` work on any unsigned-byte IDX file on their own.
+
+Errors
+    Every problem with the data itself (files missing and not downloadable, truncated or
+    corrupt files, wrong magic numbers, checksum mismatches) raises ``MNISTError``, a
+    ``RuntimeError`` whose message names the file involved. Bad arguments (a negative
+    batch size, a float array passed to ``write_idx``) raise ``TypeError``/``ValueError``.
+
+This module only needs numpy and the standard library.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import math
+import numbers
+import os
+import sys
+import tempfile
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import Iterator, Union
+
+import numpy as np
+
+__all__ = [
+    "MNISTError",
+    "MNIST_SHA256",
+    "MNIST_MIRRORS",
+    "load_mnist",
+    "read_idx",
+    "write_idx",
+    "DataLoader",
+    "make_moons",
+]
+
+PathLike = Union[str, os.PathLike]
+
+#: sha256 of the *decompressed* IDX bytes, so any faithful compression of a file passes.
+MNIST_SHA256: dict[str, str] = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+
+#: Tried in order; each serves ``<file name>.gz``.
+MNIST_MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+
+DOWNLOAD_TIMEOUT = 30.0  # seconds, per network operation
+
+_IDX_UBYTE = 0x08  # IDX type code for unsigned bytes, the only type MNIST uses
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class MNISTError(RuntimeError):
+    """A data file is missing (and could not be downloaded), corrupt or not the expected one."""
+
+
+# --------------------------------------------------------------------------------------
+# IDX files
+# --------------------------------------------------------------------------------------
+
+
+def _read_decompressed(path: Path) -> bytes:
+    """Return the file's bytes, gunzipped if it starts with the gzip magic (whatever its name)."""
+    raw = path.read_bytes()
+    if not raw.startswith(_GZIP_MAGIC):
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise MNISTError(
+            f"{path}: corrupt or truncated gzip file ({type(exc).__name__}: {exc}). "
+            "Delete it and download it again."
+        ) from exc
+
+
+def read_idx(
+    path: PathLike, expected_sha256: str | None = None, *, ndim: int | None = None
+) -> np.ndarray:
+    """Read an unsigned-byte IDX file (raw or gzip-compressed) into a ``uint8`` array.
+
+    The IDX format is a 4-byte magic number ``0x00 0x00 <type> <ndim>`` (type ``0x08``
+    means unsigned byte), then ``ndim`` big-endian uint32 sizes, then exactly
+    ``prod(sizes)`` bytes of data in C order.
+
+    Args:
+        path: the file. Compression is detected from the content, not the name.
+        expected_sha256: if given, the hex sha256 the *decompressed* bytes must have.
+        ndim: if given, the number of dimensions the file must declare (MNIST images
+            have 3, magic ``0x00000803``; labels have 1, magic ``0x00000801``).
+
+    Returns:
+        A new, writable ``uint8`` array with the declared shape.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        MNISTError: corrupt gzip data, a wrong magic number, a payload whose length is
+            not exactly the product of the sizes, or a checksum mismatch.
+    """
+    path = Path(path)
+    data = _read_decompressed(path)
+
+    if len(data) < 4:
+        raise MNISTError(f"{path}: truncated IDX file, only {len(data)} bytes (a header needs at least 4)")
+    magic = int.from_bytes(data[:4], "big")
+    zeros, dtype_code, file_ndim = data[:2], data[2], data[3]
+    if zeros != b"\x00\x00" or dtype_code != _IDX_UBYTE or file_ndim == 0:
+        raise MNISTError(
+            f"{path}: not an unsigned-byte IDX file: magic number 0x{magic:08X}, "
+            f"expected 0x000008NN with NN the number of dimensions"
+        )
+    if ndim is not None and file_ndim != ndim:
+        raise MNISTError(
+            f"{path}: wrong magic number 0x{magic:08X}, expected 0x{(_IDX_UBYTE << 8) | ndim:08X} "
+            f"(a {ndim}-dimensional array)"
+        )
+
+    header_len = 4 + 4 * file_ndim
+    if len(data) < header_len:
+        raise MNISTError(
+            f"{path}: truncated IDX header: {file_ndim} dimensions need {header_len} header bytes, "
+            f"the file has {len(data)} bytes"
+        )
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(file_ndim))
+    expected_len = math.prod(shape)
+    actual_len = len(data) - header_len
+    if actual_len != expected_len:
+        problem = "truncated file" if actual_len < expected_len else "trailing garbage after the data"
+        raise MNISTError(
+            f"{path}: {problem}: shape {shape} needs {expected_len} data bytes "
+            f"after the {header_len}-byte header, found {actual_len}"
+        )
+
+    if expected_sha256 is not None:
+        actual_sha256 = hashlib.sha256(data).hexdigest()
+        if actual_sha256 != expected_sha256.lower():
+            raise MNISTError(
+                f"{path}: checksum mismatch: sha256 of the decompressed data is {actual_sha256}, "
+                f"expected {expected_sha256}. The file is corrupt or not the expected file: "
+                "delete it and download it again."
+            )
+
+    # frombuffer over immutable bytes is read-only; copy so callers get a normal array.
+    return np.frombuffer(data, dtype=np.uint8, offset=header_len).reshape(shape).copy()
+
+
+def write_idx(path: PathLike, array: np.ndarray) -> None:
+    """Write a ``uint8`` array as an IDX file, gzip-compressed if ``path`` ends in ``.gz``.
+
+    ``read_idx(path)`` gives the array back. Compression is deterministic (no timestamp),
+    so writing the same array twice gives identical files.
+    """
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise TypeError(f"write_idx({str(path)!r}): only uint8 arrays are supported, got dtype {array.dtype}")
+    if not 1 <= array.ndim <= 255:
+        raise ValueError(f"write_idx({str(path)!r}): IDX needs 1 to 255 dimensions, got {array.ndim}")
+    if any(size >= 2**32 for size in array.shape):
+        raise ValueError(f"write_idx({str(path)!r}): every dimension must be < 2**32, got shape {array.shape}")
+
+    header = bytes([0, 0, _IDX_UBYTE, array.ndim])
+    header += b"".join(size.to_bytes(4, "big") for size in array.shape)
+    data = header + np.ascontiguousarray(array).tobytes()
+    path = Path(path)
+    path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
+
+
+# --------------------------------------------------------------------------------------
+# MNIST
+# --------------------------------------------------------------------------------------
+
+
+def _mnist_dir(root: PathLike | None) -> tuple[Path, str]:
+    """Return the directory ``load_mnist`` uses and a phrase saying where it came from.
+
+    A ``root`` or ``GRADENGINE_DATA`` directory that holds none of the MNIST files but has a
+    ``mnist/`` subdirectory resolves to that subdirectory (so a whole data folder works).
+    """
+    if root is not None:
+        directory, source = Path(root), "the root argument"
+    elif os.environ.get("GRADENGINE_DATA"):
+        directory, source = Path(os.environ["GRADENGINE_DATA"]), "the GRADENGINE_DATA environment variable"
+    else:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(cache) / "gradengine" / "mnist", "the default cache directory"
+
+    directory = directory.expanduser()
+    subdir = directory / "mnist"
+    if subdir.is_dir() and not any(_find_file(directory, name) for name in MNIST_SHA256):
+        return subdir, source
+    return directory, source
+
+
+def _find_file(directory: Path, name: str) -> Path | None:
+    """Return ``directory/name.gz`` or ``directory/name``, whichever exists (gz first)."""
+    for candidate in (directory / f"{name}.gz", directory / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _print_progress(label: str, done: int, total: int | None) -> None:
+    mb = 1024 * 1024
+    if total:
+        filled = 30 * done // total
+        bar = "#" * filled + "." * (30 - filled)
+        line = f"\r  {label} [{bar}] {100 * done / total:5.1f}%  {done / mb:.1f}/{total / mb:.1f} MB"
+    else:
+        line = f"\r  {label} {done / mb:.1f} MB"
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def _fetch(url: str, dest: Path, expected_sha256: str | None, ndim: int, verbose: bool) -> None:
+    """Download ``url`` to ``dest`` atomically, checking the content before it lands there.
+
+    The bytes go to a temporary file in ``dest``'s directory, are checked with ``read_idx``,
+    and only then ``os.replace``-d onto ``dest``; on any failure the temporary file is removed.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                done += len(chunk)
+                if verbose:
+                    _print_progress(dest.name, done, total)
+            if verbose:
+                sys.stderr.write("\n")
+        read_idx(tmp, expected_sha256, ndim=ndim)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _download(name: str, directory: Path, expected_sha256: str | None, ndim: int, verbose: bool) -> str | None:
+    """Try every mirror for ``name``; return None on success, else the last error as text."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create {directory}: {exc}"
+    last_error = None
+    for mirror in MNIST_MIRRORS:
+        url = f"{mirror}{name}.gz"
+        if verbose:
+            print(f"gradengine: downloading {url}", file=sys.stderr)
+        try:
+            _fetch(url, directory / f"{name}.gz", expected_sha256, ndim, verbose)
+            return None
+        except (OSError, http.client.HTTPException, MNISTError) as exc:
+            last_error = f"{url}: {type(exc).__name__}: {exc}"
+            if verbose:
+                print(f"gradengine: download failed: {last_error}", file=sys.stderr)
+    return last_error
+
+
+def load_mnist(
+    root: PathLike | None = None,
+    download: bool = True,
+    *,
+    verbose: bool = True,
+    verify: bool = True,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``.
+
+    Images are ``uint8`` arrays of shape ``(N, 28, 28)`` (divide by 255.0 for [0, 1]),
+    labels ``int64`` arrays of shape ``(N,)`` with values 0-9; N is 60000 for train and
+    10000 for test.
+
+    Args:
+        root: directory holding the four IDX files (``train-images-idx3-ubyte``,
+            ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+            ``t10k-labels-idx1-ubyte``), each gzip-compressed (``.gz``) or raw. Defaults to
+            ``$GRADENGINE_DATA``, then ``$XDG_CACHE_HOME/gradengine/mnist`` (or
+            ``~/.cache/gradengine/mnist``). A directory whose ``mnist/`` subdirectory holds
+            the files works too.
+        download: fetch missing files from ``MNIST_MIRRORS`` into that directory.
+        verbose: print download progress on stderr.
+        verify: check every file's sha256 against ``MNIST_SHA256``. With ``verify=False``
+            only the IDX structure is checked, so other IDX data sets with the same file
+            names load too.
+
+    Raises:
+        MNISTError: files missing (and not downloadable), corrupt, or failing the checksum;
+            or a train/test set whose image and label counts differ.
+    """
+    directory, source = _mnist_dir(root)
+    ndims = {name: 3 if "images" in name else 1 for name in MNIST_SHA256}
+    checksums = {name: MNIST_SHA256[name] if verify else None for name in MNIST_SHA256}
+
+    missing = [name for name in MNIST_SHA256 if _find_file(directory, name) is None]
+    if missing and not download:
+        reason = "download=False, so no download was attempted."
+        raise MNISTError(_missing_files_message(directory, source, missing, reason))
+    for i, name in enumerate(missing):
+        error = _download(name, directory, checksums[name], ndims[name], verbose)
+        if error is not None:
+            reason = f"Downloading {name}.gz failed from every mirror; last error: {error}"
+            raise MNISTError(_missing_files_message(directory, source, missing[i:], reason))
+
+    arrays = {
+        name: read_idx(_find_file(directory, name), checksums[name], ndim=ndims[name])
+        for name in MNIST_SHA256
+    }
+    splits = []
+    for prefix in ("train", "t10k"):
+        images, labels = arrays[f"{prefix}-images-idx3-ubyte"], arrays[f"{prefix}-labels-idx1-ubyte"]
+        if len(images) != len(labels):
+            raise MNISTError(
+                f"{directory}: {prefix}-images-idx3-ubyte has {len(images)} images but "
+                f"{prefix}-labels-idx1-ubyte has {len(labels)} labels"
+            )
+        splits.append((images, labels.astype(np.int64)))
+    return splits[0], splits[1]
+
+
+def _missing_files_message(directory: Path, source: str, missing: list[str], reason: str) -> str:
+    files = "\n".join(f"  {name}.gz (or {name})" for name in missing)
+    return (
+        f"MNIST files not found in {directory} (chosen from {source}):\n{files}\n"
+        f"{reason}\n"
+        f"To fix this, put the four files (gzip-compressed or raw) in {directory}, "
+        "pass load_mnist(root=...) a directory that holds them, "
+        "or set the GRADENGINE_DATA environment variable to such a directory."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Batching
+# --------------------------------------------------------------------------------------
+
+
+class DataLoader:
+    """Iterate over ``(xb, yb)`` mini-batches of numpy arrays (or just ``xb`` when ``y`` is None).
+
+    Batches keep the arrays' dtypes (uint8 images stay uint8). Without shuffling they are
+    views of ``x``/``y`` (no copying; don't modify them in place). With ``shuffle=True``,
+    every ``iter()`` draws a fresh permutation from a generator created once from ``seed``,
+    so epochs differ from each other while a given seed replays the same sequence of epochs;
+    each batch is then gathered with ``np.take`` into a new array.
+
+    Example:
+        >>> loader = DataLoader(x_train, y_train, batch_size=32, shuffle=True, seed=0)
+        >>> len(loader)  # batches per epoch
+        1875
+        >>> for xb, yb in loader:
+        ...     logits = model(xb.reshape(len(xb), -1) / 255.0)
+    """
+
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray | None = None,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int | np.random.Generator | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        x = np.asarray(x)
+        if x.ndim == 0:
+            raise ValueError("DataLoader: x must have at least one dimension (the samples), got a scalar")
+        if y is not None:
+            y = np.asarray(y)
+            if y.ndim == 0 or len(y) != len(x):
+                y_len = "y is a scalar" if y.ndim == 0 else f"len(y) = {len(y)}"
+                raise ValueError(
+                    f"DataLoader: x and y must have the same number of samples, got len(x) = {len(x)} and {y_len}"
+                )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, got {batch_size!r}")
+
+        self.x = x
+        self.y = y
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self._rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        """Number of batches per epoch."""
+        if self.drop_last:
+            return len(self.x) // self.batch_size
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
+        # The permutation is drawn here, eagerly, so each iter() call is one epoch draw.
+        order = self._rng.permutation(len(self.x)) if self.shuffle else None
+        return self._batches(order)
+
+    def _batches(self, order: np.ndarray | None) -> Iterator[tuple[np.ndarray, np.ndarray] | np.ndarray]:
+        # Gathering each batch with np.take was the fastest option measured (faster than
+        # permuting the whole data set once per epoch and slicing, or fancy indexing).
+        stop = len(self) * self.batch_size if self.drop_last else len(self.x)
+        for start in range(0, stop, self.batch_size):
+            if order is None:
+                batch = slice(start, start + self.batch_size)
+                xb = self.x[batch]
+                yb = None if self.y is None else self.y[batch]
+            else:
+                indices = order[start : start + self.batch_size]
+                xb = self.x.take(indices, axis=0)
+                yb = None if self.y is None else self.y.take(indices, axis=0)
+            yield xb if yb is None else (xb, yb)
+
+
+# --------------------------------------------------------------------------------------
+# Toy data
+# --------------------------------------------------------------------------------------
+
+
+def make_moons(
+    n_samples: int = 100,
+    noise: float | None = None,
+    seed: int | np.random.Generator | None = None,
+    *,
+    shuffle: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles, like ``sklearn.datasets.make_moons``.
+
+    Class 0 is the upper half circle of radius 1 centred at (0, 0) with ``n_samples // 2``
+    points; class 1 is the lower half circle centred at (1, 0.5) with the rest. Points are
+    evenly spaced along each arc, shuffled (unless ``shuffle=False``), then get Gaussian
+    noise with standard deviation ``noise`` if given. The same ``seed`` gives the same data.
+
+    Returns:
+        ``X`` float64 of shape ``(n_samples, 2)`` and ``y`` int64 of shape ``(n_samples,)``.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples <= 0:
+        raise ValueError(f"make_moons: n_samples must be a positive integer, got {n_samples!r}")
+    if noise is not None and not noise >= 0:
+        raise ValueError(f"make_moons: noise must be None or a non-negative number, got {noise!r}")
+    rng = np.random.default_rng(seed)
+
+    n_out = n_samples // 2
+    n_in = n_samples - n_out
+    t_out = np.linspace(0, np.pi, n_out)
+    t_in = np.linspace(0, np.pi, n_in)
+    X = np.concatenate([
+        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
+        np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1),
+    ])
+    y = np.concatenate([np.zeros(n_out, dtype=np.int64), np.ones(n_in, dtype=np.int64)])
+
+    if shuffle:
+        perm = rng.permutation(n_samples)
+        X, y = X[perm], y[perm]
+    if noise is not None:
+        X += rng.normal(scale=noise, size=X.shape)
+    return X, y
