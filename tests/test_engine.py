@@ -321,6 +321,25 @@ def test_micrograd_double_counting_bug_is_absent():
     assert a.grad == 2 * 4 * 27.0
 
 
+def test_an_interrupted_backward_leaves_the_graph_usable():
+    from gradengine.engine import Op, _node
+
+    def vjp_that_fails(g, a, b, out):
+        raise KeyboardInterrupt
+
+    boom = Op("boom", "boom", 1, lambda a, _: a, vjp_that_fails)  # not registered in OPS
+    x = Value(2.0)
+    shared = x * x
+    y = _node(boom, shared, None) + shared * 3
+    with pytest.raises(KeyboardInterrupt):
+        y.backward()
+    z = shared * 5  # a fresh graph over the same nodes
+    x.grad = 0.0
+    z.backward()
+    assert x.grad == 20.0
+    assert shared._n == 0 and x._n == 0
+
+
 def test_backward_with_explicit_gradient_and_errors():
     a = Value(2.0)
     (a * 3).backward(0.5)

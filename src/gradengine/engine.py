@@ -211,7 +211,7 @@ class Value:
     (4.38905609893065, 2.0)
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b")
+    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_n")
 
     def __init__(self, data: Number, *, label: str = "") -> None:
         self.data = _check_real(data, "Value()")
@@ -220,6 +220,7 @@ class Value:
         self._op: Optional[Op] = None
         self._a: Optional[Value] = None
         self._b: Union[Value, float, None] = None
+        self._n = 0  # backward's count of consumers still to send a gradient; 0 between passes
 
     # -- graph structure ---------------------------------------------------------------------
     @property
@@ -305,32 +306,71 @@ class Value:
             for node, g in grads.items():
                 node.grad = node.grad + g if node._op is None else g
             return
-        uses = _count_uses(self, reset_grads=True)
+        _count_consumers(self, reset_grads=True)
         self.grad += seed
         ready = [self]
         push, pop = ready.append, ready.pop
-        while ready:  # a node is ready once every consumer has sent it its gradient
-            v = pop()
-            op = v._op
-            if op is None:
-                continue
-            a, b = v._a, v._b
-            if b.__class__ is Value:
-                ga, gb = op.vjp(v.grad, a.data, b.data, v.data)
-                a.grad += ga
-                b.grad += gb
-                n = uses[b]
-                if n == 1:
-                    push(b)
+        try:
+            while ready:  # a node is ready once every consumer has sent it its gradient
+                v = pop()
+                op = v._op
+                if op is None:
+                    continue
+                a, b = v._a, v._b
+                if b.__class__ is Value:
+                    ga, gb = op.vjp(v.grad, a.data, b.data, v.data)
+                    a.grad += ga
+                    b.grad += gb
+                    b._n -= 1
+                    if b._n == 0:
+                        push(b)
                 else:
-                    uses[b] = n - 1
-            else:
-                a.grad += op.vjp(v.grad, a.data, b, v.data)
-            n = uses[a]
-            if n == 1:
-                push(a)
-            else:
-                uses[a] = n - 1
+                    a.grad += op.vjp(v.grad, a.data, b, v.data)
+                a._n -= 1
+                if a._n == 0:
+                    push(a)
+        except BaseException:
+            _reset_consumers(self)  # leave every count at 0, as between passes
+            raise
+
+
+def _count_consumers(root: Value, *, reset_grads: bool, stop: frozenset = frozenset()) -> None:
+    """Set ``_n`` of every node ``root`` depends on to its number of consumers in that graph.
+
+    Iterative (a graph may be a million nodes deep). Every ``_n`` is 0 between passes, and a
+    pass counts each node down to 0 again as it sends gradients. With ``reset_grads``,
+    intermediate nodes' ``grad`` is zeroed: it belongs to one backward pass, while leaves
+    accumulate across passes. Nodes in ``stop`` are treated as leaves.
+    """
+    stack = [root]
+    push, pop = stack.append, stack.pop
+    while stack:
+        v = pop()
+        a = v._a
+        if a is None or (stop and v in stop):
+            continue
+        if reset_grads:
+            v.grad = 0.0
+        a._n += 1
+        if a._n == 1:
+            push(a)
+        b = v._b
+        if b.__class__ is Value:
+            b._n += 1
+            if b._n == 1:
+                push(b)
+
+
+def _reset_consumers(root: Value) -> None:
+    """After an interrupted pass (an exception, Ctrl-C): set every count back to 0."""
+    seen, stack = {root}, [root]
+    while stack:
+        v = stack.pop()
+        v._n = 0
+        for c in v.children:
+            if c not in seen:
+                seen.add(c)
+                stack.append(c)
 
 
 _new = object.__new__
@@ -342,43 +382,12 @@ def _node(op: Op, a: Value, b: Union[Value, float, None]) -> Value:
     out.data = op.forward(a.data, b.data if b.__class__ is Value else b)
     out.grad = 0.0
     out.label = ""
+    out._n = 0
     if GradMode.enabled:
         out._op, out._a, out._b = op, a, b
     else:
         out._op = out._a = out._b = None
     return out
-
-
-def _count_uses(root: Value, reset_grads: bool = False, stop: frozenset = frozenset()) -> dict:
-    """Map every node reachable from ``root`` to the number of times it is used as an operand.
-
-    Iterative (a graph may be a million nodes deep). With ``reset_grads``, intermediate nodes'
-    ``grad`` is zeroed: it belongs to one backward pass, while leaves accumulate across passes.
-    Nodes in ``stop`` are treated as leaves (their operands are not visited).
-    """
-    uses = {root: 0}
-    stack = [root]
-    push, pop = stack.append, stack.pop
-    while stack:
-        v = pop()
-        a = v._a
-        if a is None or (stop and v in stop):
-            continue
-        if reset_grads:
-            v.grad = 0.0
-        if a in uses:
-            uses[a] += 1
-        else:
-            uses[a] = 1
-            push(a)
-        b = v._b
-        if b.__class__ is Value:
-            if b in uses:
-                uses[b] += 1
-            else:
-                uses[b] = 1
-                push(b)
-    return uses
 
 
 def _backprop(root: Value, seed, *, create_graph: bool, stop: frozenset = frozenset()) -> dict:
@@ -388,31 +397,35 @@ def _backprop(root: Value, seed, *, create_graph: bool, stop: frozenset = frozen
     with ``create_graph`` the vjp rules run on Values, so each gradient is a differentiable
     graph. Used by ``backward(create_graph=True)`` and by :func:`grad`.
     """
-    uses = _count_uses(root, stop=stop)
+    _count_consumers(root, reset_grads=False, stop=stop)
     grads: dict = {root: seed}
     ready = [root]
-    with set_grad_enabled(create_graph):
-        while ready:
-            v = ready.pop()
-            op = v._op
-            if op is None or v in stop:
-                continue
-            g, a, b = grads[v], v._a, v._b
-            binary = b.__class__ is Value
-            if create_graph:
-                ga = op.vjp(g, a, b, v)
-            else:
-                ga = op.vjp(_data(g), a.data, b.data if binary else b, v.data)
-            if binary:
-                ga, gb = ga
-                grads[b] = grads[b] + gb if b in grads else gb
-                uses[b] -= 1
-                if uses[b] == 0:
-                    ready.append(b)
-            grads[a] = grads[a] + ga if a in grads else ga
-            uses[a] -= 1
-            if uses[a] == 0:
-                ready.append(a)
+    try:
+        with set_grad_enabled(create_graph):
+            while ready:
+                v = ready.pop()
+                op = v._op
+                if op is None or v in stop:
+                    continue
+                g, a, b = grads[v], v._a, v._b
+                binary = b.__class__ is Value
+                if create_graph:
+                    ga = op.vjp(g, a, b, v)
+                else:
+                    ga = op.vjp(_data(g), a.data, b.data if binary else b, v.data)
+                if binary:
+                    ga, gb = ga
+                    grads[b] = grads[b] + gb if b in grads else gb
+                    b._n -= 1
+                    if b._n == 0:
+                        ready.append(b)
+                grads[a] = grads[a] + ga if a in grads else ga
+                a._n -= 1
+                if a._n == 0:
+                    ready.append(a)
+    except BaseException:
+        _reset_consumers(root)
+        raise
     return grads
 
 
@@ -425,23 +438,12 @@ def _lift(x: object) -> Optional[Value]:
 
 
 def _binary_methods(op: Op) -> tuple[Callable, Callable]:
-    forward = op.forward
-
     def method(self: Value, other: Union[Value, Number]) -> Value:
         if other.__class__ is not Value:
             other = _lift(other)
             if other is None:
                 return NotImplemented
-        # _node(op, self, other), inlined: this is the hottest path of the scalar engine.
-        out = _new(Value)
-        out.data = forward(self.data, other.data)
-        out.grad = 0.0
-        out.label = ""
-        if GradMode.enabled:
-            out._op, out._a, out._b = op, self, other
-        else:
-            out._op = out._a = out._b = None
-        return out
+        return _node(op, self, other)
 
     def reflected(self: Value, other: Number) -> Value:
         other = _lift(other)
