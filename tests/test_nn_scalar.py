@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -92,6 +93,9 @@ def test_state_dict_round_trip_and_atomic_checkpoint(tmp_path):
     path = tmp_path / "ckpt" / "m.npz"
     m.save(path)
     assert list(tmp_path.joinpath("ckpt").iterdir()) == [path]  # no temp file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
     random.seed(1)
     m2 = MLP(2, [3, 1])
     m2.load(path)

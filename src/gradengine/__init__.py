@@ -7,12 +7,15 @@
 from .engine import Value, grad, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from . import nn
+from .tensor import Tensor, concatenate, stack
+from . import functional, nn
+from . import optim
 from .viz import draw
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Value", "grad", "value_and_grad", "gradcheck", "GradcheckError",
-    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "nn", "draw",
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "nn",
+    "Tensor", "concatenate", "stack", "functional", "draw", "optim",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping, Union
 import numpy as np
 
 from ..engine import Value
+from ..tensor import Tensor  # the tensor engine imports nothing from nn: no cycle
 
 __all__ = ["Module", "StateDictError"]
 
@@ -28,13 +29,7 @@ class StateDictError(KeyError, ValueError):
 
 
 def _is_parameter(obj: object) -> bool:
-    if isinstance(obj, Value):
-        return True
-    if not hasattr(obj, "requires_grad"):
-        return False
-    from ..tensor import Tensor  # the tensor engine imports nothing from nn: no cycle
-
-    return isinstance(obj, Tensor) and bool(obj.requires_grad)
+    return isinstance(obj, Value) or (isinstance(obj, Tensor) and obj.requires_grad)
 
 
 def _param_array(p: Any) -> np.ndarray:
@@ -181,6 +176,9 @@ def save_npz(path: Union[str, os.PathLike], arrays: Mapping[str, np.ndarray]) ->
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is not
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -1,0 +1,617 @@
+"""Tests of the tensor engine: every op's gradients (finite differences and PyTorch), dtype
+rules, errors, no_grad, leaf-gradient accumulation and aliasing, graph lifetime."""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import gradengine as ge
+import gradengine.functional as F
+from gradengine import Tensor, concatenate, no_grad, stack
+from gradengine.tensor import OPS
+from tensor_strategies import (
+    arrays, away_from_zero, axis_args, broadcast_pair, check_grads, check_vs_torch, shapes,
+)
+
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ---------------------------------------------------------------------------------------------
+# The op table's test table: one entry per op. ``draw`` gives (inputs, params); ``ours(**params)``
+# and ``theirs(**params)`` give functions of the inputs as Tensors / torch tensors.
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    draw: st.SearchStrategy
+    ours: Callable[..., Callable[..., Tensor]]
+    theirs: Callable[..., Callable[..., Any]]
+
+
+def no_params(strategy: st.SearchStrategy) -> st.SearchStrategy:
+    return strategy.map(lambda inputs: (inputs if isinstance(inputs, tuple) else (inputs,), {}))
+
+
+def unary(ours: Callable, theirs: Callable, strategy: st.SearchStrategy | None = None) -> Case:
+    return Case(no_params(strategy if strategy is not None else arrays(shapes())),
+                lambda: ours, lambda: theirs)
+
+
+def _dims(axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    return axis if isinstance(axis, tuple) else (axis,)
+
+
+@st.composite
+def reduction_case(draw, unique: bool = False):
+    x = draw(arrays(shapes(), unique=unique))
+    axis, keepdims = draw(axis_args(x.ndim))
+    return (x,), {"axis": axis, "keepdims": keepdims}
+
+
+@st.composite
+def softmax_case(draw):
+    x = draw(arrays(shapes(min_dims=1)))
+    return (x,), {"axis": draw(st.integers(-x.ndim, x.ndim - 1))}
+
+
+@st.composite
+def matmul_case(draw):
+    n, k, m, b = (draw(st.integers(1, 3)) for _ in range(4))
+    kind = draw(st.sampled_from(["2d", "batched", "vec_mat", "mat_vec", "vec_vec", "bcast", "vec_batch"]))
+    sa, sb = {
+        "2d": ((n, k), (k, m)),
+        "batched": ((b, n, k), (b, k, m)),
+        "vec_mat": ((k,), (k, m)),
+        "mat_vec": ((b, n, k), (k,)),
+        "vec_vec": ((k,), (k,)),
+        "bcast": ((1, n, k), (b, k, m)),
+        "vec_batch": ((k,), (b, k, m)),
+    }[kind]
+    if draw(st.booleans()):  # broadcast the other way round too
+        sa, sb = ((b,) + sa[1:], (1,) + sb[1:]) if kind == "bcast" else (sa, sb)
+    return (draw(arrays(sa)), draw(arrays(sb))), {}
+
+
+@st.composite
+def linear_case(draw):
+    n, i, o = (draw(st.integers(1, 3)) for _ in range(3))
+    x_shape = draw(st.sampled_from([(n, i), (i,), (2, n, i)]))
+    x, w = draw(arrays(x_shape)), draw(arrays((o, i)))
+    inputs = (x, w, draw(arrays((o,)))) if draw(st.booleans()) else (x, w)
+    return inputs, {}
+
+
+@st.composite
+def reshape_case(draw):
+    x = draw(arrays(shapes()))
+    target = draw(st.sampled_from([(x.size,), x.shape[::-1], (1,) + x.shape, (-1,), x.shape + (1,)]))
+    return (x,), {"shape": target}
+
+
+@st.composite
+def transpose_case(draw):
+    x = draw(arrays(shapes()))
+    return (x,), {"axes": tuple(draw(st.permutations(range(x.ndim))))}
+
+
+@st.composite
+def getitem_case(draw):
+    x = draw(arrays(shapes(min_dims=1)))
+    n = x.shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "basic_tuple", "int_array", "bool_mask", "mixed", "ellipsis"]))
+    i = draw(st.integers(-n, n - 1))
+    start, stop = draw(st.integers(-n, n)), draw(st.integers(-n, n))
+    sl = slice(start, stop, draw(st.integers(1, 2)))
+    idx_array = np.array(draw(st.lists(st.integers(-n, n - 1), min_size=1, max_size=5)))  # may repeat
+    index = {
+        "int": i,
+        "slice": sl,
+        "basic_tuple": (sl, 0) if x.ndim > 1 else (i,),
+        "int_array": idx_array,
+        "bool_mask": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n))),
+        "mixed": (idx_array, slice(None)) if x.ndim > 1 else idx_array,
+        "ellipsis": (Ellipsis, -1),
+    }[kind]
+    return (x,), {"index": index}
+
+
+def _torch_index(index):
+    import torch
+
+    def conv(p):
+        return torch.from_numpy(p) if isinstance(p, np.ndarray) else p
+
+    return tuple(conv(p) for p in index) if isinstance(index, tuple) else conv(index)
+
+
+@st.composite
+def join_case(draw, same_shape: bool):
+    base = list(draw(shapes(min_dims=1)))
+    axis = draw(st.integers(-len(base), len(base) - 1)) if same_shape is False else None
+    xs = []
+    for _ in range(draw(st.integers(1, 3))):
+        s = list(base)
+        if not same_shape:
+            s[axis] = draw(st.integers(1, 3))
+        xs.append(draw(arrays(tuple(s))))
+    if same_shape:
+        axis = draw(st.integers(-len(base) - 1, len(base)))
+    return tuple(xs), {"axis": axis}
+
+
+@st.composite
+def cross_entropy_case(draw):
+    n, c = draw(st.integers(1, 4)), draw(st.integers(2, 4))
+    logits = draw(arrays((n, c), -5, 5))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    if draw(st.booleans()):
+        target = np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    else:
+        w = draw(arrays((n, c), 0.01, 1.0))
+        target = w / w.sum(axis=1, keepdims=True)
+    return (logits,), {"target": target, "reduction": reduction}
+
+
+@st.composite
+def bce_case(draw):
+    x = draw(arrays(shapes(min_dims=1), -6, 6))
+    target = draw(arrays(x.shape, 0.0, 1.0))
+    return (x,), {"target": target, "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+OP_CASES: dict[str, Case] = {
+    "add": Case(no_params(broadcast_pair()), lambda: lambda a, b: a + b, lambda: lambda a, b: a + b),
+    "sub": Case(no_params(broadcast_pair()), lambda: lambda a, b: a - b, lambda: lambda a, b: a - b),
+    "mul": Case(no_params(broadcast_pair()), lambda: lambda a, b: a * b, lambda: lambda a, b: a * b),
+    "div": Case(
+        no_params(broadcast_pair().flatmap(lambda ab: st.tuples(st.just(ab[0]), away_from_zero(ab[1].shape)))),
+        lambda: lambda a, b: a / b, lambda: lambda a, b: a / b),
+    "pow": Case(no_params(broadcast_pair(0.5, 2.0)), lambda: lambda a, b: a ** b, lambda: lambda a, b: a ** b),
+    "neg": unary(lambda a: -a, lambda a: -a),
+    "exp": unary(lambda a: a.exp(), lambda a: a.exp()),
+    "log": unary(lambda a: a.log(), lambda a: a.log(), arrays(shapes(), 0.1, 5.0)),
+    "sqrt": unary(lambda a: a.sqrt(), lambda a: a.sqrt(), arrays(shapes(), 0.1, 5.0)),
+    "tanh": unary(lambda a: a.tanh(), lambda a: a.tanh()),
+    "sigmoid": unary(lambda a: a.sigmoid(), lambda a: a.sigmoid(), arrays(shapes(), -8, 8)),
+    "relu": unary(lambda a: a.relu(), lambda a: a.relu(), away_from_zero(shapes(), 0.01)),
+    "abs": unary(lambda a: abs(a), lambda a: a.abs(), away_from_zero(shapes(), 0.01)),
+    "matmul": Case(matmul_case(), lambda: lambda a, b: a @ b, lambda: lambda a, b: a @ b),
+    "linear": Case(linear_case(), lambda: F.linear, lambda: _torch().nn.functional.linear),
+    "sum": Case(reduction_case(), lambda axis, keepdims: lambda a: a.sum(axis, keepdims),
+                lambda axis, keepdims: lambda a: a.sum(_dims(axis, a.ndim), keepdim=keepdims)),
+    "mean": Case(reduction_case(), lambda axis, keepdims: lambda a: a.mean(axis=axis, keepdims=keepdims),
+                 lambda axis, keepdims: lambda a: a.mean(_dims(axis, a.ndim), keepdim=keepdims)),
+    "max": Case(reduction_case(unique=True), lambda axis, keepdims: lambda a: a.max(axis, keepdims),
+                lambda axis, keepdims: lambda a: a.amax(_dims(axis, a.ndim), keepdim=keepdims)),
+    "logsumexp": Case(reduction_case(), lambda axis, keepdims: lambda a: a.logsumexp(axis, keepdims),
+                      lambda axis, keepdims: lambda a: a.logsumexp(_dims(axis, a.ndim), keepdim=keepdims)),
+    "softmax": Case(softmax_case(), lambda axis: lambda a: a.softmax(axis), lambda axis: lambda a: a.softmax(axis)),
+    "log_softmax": Case(softmax_case(), lambda axis: lambda a: a.log_softmax(axis),
+                        lambda axis: lambda a: a.log_softmax(axis)),
+    "reshape": Case(reshape_case(), lambda shape: lambda a: a.reshape(shape), lambda shape: lambda a: a.reshape(shape)),
+    "transpose": Case(transpose_case(), lambda axes: lambda a: a.transpose(*axes),
+                      lambda axes: lambda a: _torch().permute(a, axes)),
+    "getitem": Case(getitem_case(), lambda index: lambda a: a[index],
+                    lambda index: lambda a: a[_torch_index(index)]),
+    "concatenate": Case(join_case(same_shape=False), lambda axis: lambda *xs: concatenate(xs, axis),
+                        lambda axis: lambda *xs: _torch().cat(xs, axis)),
+    "stack": Case(join_case(same_shape=True), lambda axis: lambda *xs: stack(xs, axis=axis),
+                  lambda axis: lambda *xs: _torch().stack(xs, axis)),
+    "cross_entropy": Case(
+        cross_entropy_case(),
+        lambda target, reduction: lambda z: F.cross_entropy(z, target, reduction),
+        lambda target, reduction: lambda z: _torch().nn.functional.cross_entropy(
+            z, _torch().from_numpy(target), reduction=reduction)),
+    "binary_cross_entropy_with_logits": Case(
+        bce_case(),
+        lambda target, reduction: lambda x: F.binary_cross_entropy_with_logits(x, target, reduction),
+        lambda target, reduction: lambda x: _torch().nn.functional.binary_cross_entropy_with_logits(
+            x, _torch().from_numpy(target), reduction=reduction)),
+}
+
+
+def test_every_op_has_a_test_case():
+    """Adding an op to the table without a test case here fails this test."""
+    assert set(OP_CASES) == set(OPS), (
+        f"untested ops: {sorted(set(OPS) - set(OP_CASES))}; stale cases: {sorted(set(OP_CASES) - set(OPS))}"
+    )
+
+
+def _check_recorded(fn, inputs, op_name):
+    """The function really uses the op under test (so the case cannot test something else)."""
+    out = fn(*[Tensor(x, requires_grad=True) for x in inputs])
+    seen, stack_ = set(), [out]
+    while stack_:
+        t = stack_.pop()
+        if t.op is not None:
+            seen.add(t.op.name)
+            stack_.extend(t.children)
+    assert op_name in seen
+
+
+@pytest.mark.parametrize("name", sorted(OP_CASES))
+def test_op_gradcheck(name):
+    case = OP_CASES[name]
+
+    @SETTINGS
+    @given(case.draw)
+    def run(drawn):
+        inputs, params = drawn
+        fn = case.ours(**params)
+        _check_recorded(fn, inputs, name)
+        check_grads(fn, *inputs)
+
+    run()
+
+
+@pytest.mark.parametrize("name", sorted(OP_CASES))
+def test_op_matches_torch(name):
+    pytest.importorskip("torch", reason="PyTorch is not installed: comparisons with PyTorch are skipped")
+    case = OP_CASES[name]
+
+    @SETTINGS
+    @given(case.draw)
+    def run(drawn):
+        inputs, params = drawn
+        check_vs_torch(case.ours(**params), case.theirs(**params), *inputs)
+
+    run()
+
+
+# ---------------------------------------------------------------------------------------------
+# Constructor, dtypes and basic properties
+# ---------------------------------------------------------------------------------------------
+def test_python_data_becomes_float32():
+    assert Tensor(3).dtype == np.float32
+    assert Tensor(2.5).dtype == np.float32
+    assert Tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert Tensor([1.0, 2.0], dtype=np.float64).dtype == np.float64
+
+
+def test_numpy_data_keeps_its_dtype_and_is_copied():
+    a = np.arange(3.0)
+    t = Tensor(a)
+    assert t.dtype == np.float64
+    a[0] = 100.0
+    assert t.data[0] == 0.0  # copied, like torch.tensor
+    assert Tensor(np.arange(3)).dtype == np.int64
+    assert Tensor(np.ones(2, np.float32)).dtype == np.float32
+
+
+def test_integer_tensors_cannot_require_grad():
+    with pytest.raises(TypeError, match="only floating-point tensors can require gradients"):
+        Tensor(np.arange(3), requires_grad=True)
+    t = Tensor(np.arange(3))
+    with pytest.raises(TypeError, match="int64"):
+        t.requires_grad = True
+
+
+def test_bad_data_is_rejected():
+    with pytest.raises(TypeError):
+        Tensor("abc")
+    with pytest.raises(TypeError):
+        Tensor(np.array([1 + 2j]))
+    with pytest.raises(TypeError):
+        Tensor([[1.0, 2.0], [3.0]])  # ragged
+
+
+def test_basic_properties():
+    t = Tensor(np.arange(6.0).reshape(2, 3), requires_grad=True, name="w")
+    assert t.shape == (2, 3) and t.ndim == 2 and t.size == 6 and len(t) == 2
+    assert t.numpy() is t.data
+    assert t.is_leaf and t.op is None and t.children == () and t.name == "w"
+    assert Tensor(4.0).item() == 4.0 and float(Tensor([2.0])) == 2.0
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        t.item()
+    with pytest.raises(TypeError):
+        len(Tensor(1.0))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(t)
+    assert [row.shape for row in t] == [(3,), (3,)]
+    r = repr(t)
+    assert r.startswith("Tensor(") and "float64" in r and "requires_grad=True" in r and "name='w'" in r
+    assert "op='add'" in repr(t + 1)
+    assert np.asarray(t) is t.data
+
+
+def test_detach_shares_data_without_history():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    d = y.detach()
+    assert d.is_leaf and not d.requires_grad and d.data is y.data
+
+
+def test_python_scalars_do_not_upcast_float32():
+    x = Tensor(np.ones((2, 2), np.float32), requires_grad=True)
+    for y in (x + 1, 1 + x, x - 2.5, 2.5 - x, x * 3, 3.0 * x, x / 7, 7 / x, x ** 2, 2 ** x, -x,
+              x.exp(), x.sum(), x.mean(), (x * 0.5).max(), x.softmax(), x.logsumexp(), x @ x, x[0]):
+        assert y.dtype == np.float32, y
+    y = (x * 2.0 + 1).sum()
+    y.backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_mixed_dtypes_follow_numpy():
+    x32 = Tensor(np.ones(2, np.float32), requires_grad=True)
+    x64 = Tensor(np.ones(2, np.float64), requires_grad=True)
+    out = x32 * x64
+    assert out.dtype == np.float64
+    out.sum().backward()
+    assert x32.grad.dtype == np.float32 and x64.grad.dtype == np.float64  # grads keep the leaf's dtype
+    assert (Tensor(np.arange(3)) / 2).dtype == np.float64
+    assert (Tensor(np.arange(3)) * 2).dtype == np.int64
+    assert (Tensor(np.arange(3)) * 2.5).dtype == np.float64
+
+
+def test_ndarray_on_the_left_defers_to_tensor():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    a = np.array([3.0, 4.0])
+    for out in (a + x, a - x, a * x, a / x, a ** x, a @ x):
+        assert isinstance(out, Tensor) and out.requires_grad
+    (a * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, a)
+
+
+def test_reflected_ops_with_numbers():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    np.testing.assert_allclose((2 - x).data, [1.0, 0.0])
+    np.testing.assert_allclose((2 / x).data, [2.0, 1.0])
+    out = 2 ** x
+    np.testing.assert_allclose(out.data, [2.0, 4.0])
+    out.sum().backward()
+    np.testing.assert_allclose(x.grad, np.log(2) * np.array([2.0, 4.0]))
+    with pytest.raises(TypeError):
+        x + "a"
+
+
+def test_comparisons_give_bool_tensors_without_history():
+    x = Tensor([1.0, -1.0], requires_grad=True)
+    m = x > 0
+    assert m.dtype == np.bool_ and not m.requires_grad
+    np.testing.assert_array_equal(m.data, [True, False])
+    assert {x: 1}[x] == 1  # hashable by identity
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape semantics
+# ---------------------------------------------------------------------------------------------
+def test_flatten_and_transpose_semantics():
+    x = Tensor(np.zeros((2, 3, 4)))
+    assert x.flatten().shape == (24,)  # PyTorch: all dims
+    assert x.flatten(1).shape == (2, 12)
+    assert x.flatten(0, 1).shape == (6, 4)
+    assert Tensor(1.0).flatten().shape == (1,)
+    assert x.T.shape == (4, 3, 2)
+    assert x.transpose(1, 0, 2).shape == (3, 2, 4)
+    assert x.transpose((2, 0, 1)).shape == (4, 2, 3)
+    assert x.reshape(6, 4).shape == x.reshape((6, 4)).shape == (6, 4)
+    with pytest.raises(ValueError):
+        x.flatten(2, 1)
+
+
+def test_getitem_repeated_indices_accumulate():
+    x = Tensor(np.arange(4.0), requires_grad=True)
+    x[[0, 0, 1, 0]].sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 1.0, 0.0, 0.0])
+    x.grad = None
+    x[np.array([True, False, True, False])].sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 0.0, 1.0, 0.0])
+    x.grad = None
+    x[Tensor(np.array([3, 3]))].sum().backward()  # an integer Tensor as index
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0, 2.0])
+    x.grad = None
+    x[::-2].sum().backward()  # negative steps (PyTorch has none)
+    np.testing.assert_array_equal(x.grad, [0.0, 1.0, 0.0, 1.0])
+
+
+def test_max_splits_ties_evenly_like_amax():
+    x = Tensor(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]), requires_grad=True)
+    x.max(axis=1).sum().backward()
+    np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: comparison skipped")
+    t = torch.tensor(x.data, requires_grad=True)
+    t.amax(1).sum().backward()
+    np.testing.assert_allclose(x.grad, t.grad.numpy())
+
+
+def test_pow_conventions_at_zero_match_pytorch():
+    x = Tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
+    p = Tensor(np.array([2.0, 0.0, 0.0]), requires_grad=True)
+    (x ** p).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+    np.testing.assert_allclose(p.grad, [0.0, 0.0, np.log(2.0)])
+    y = Tensor(np.array([0.0, 3.0]), requires_grad=True)
+    (y ** 2).sum().backward()
+    np.testing.assert_array_equal(y.grad, [0.0, 6.0])
+
+
+@SETTINGS
+@given(x=arrays(shapes(min_dims=1), -1000, 1000))
+def test_softmax_family_is_stable_for_large_inputs(x):
+    t = Tensor(x, requires_grad=True)
+    for out in (t.softmax(), t.log_softmax(), t.logsumexp(axis=-1)):
+        assert np.all(np.isfinite(out.data))
+    np.testing.assert_allclose(t.softmax().data.sum(axis=-1), 1.0)
+
+
+def test_logsumexp_of_all_minus_inf_is_minus_inf():
+    x = Tensor(np.full(3, -np.inf))
+    assert x.logsumexp().item() == -np.inf
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+def test_shape_errors_name_both_shapes_and_record_nothing():
+    a = Tensor(np.ones((2, 3)), requires_grad=True)
+    b = Tensor(np.ones((4, 5)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+        a @ b
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(4, 5\)"):
+        a + b
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        a.reshape(4, 2)
+    with pytest.raises(ValueError, match="out of range"):
+        a.sum(axis=2)
+    with pytest.raises(ValueError):
+        concatenate([a, b], axis=0)
+    with pytest.raises(IndexError, match=r"\(2, 3\)"):
+        a[5]
+    assert a.grad is None and b.grad is None
+
+
+def test_dtype_errors_name_the_dtypes():
+    a, b = Tensor(np.array([True, False])), Tensor(np.array([False, False]))
+    with pytest.raises(TypeError, match="bool"):
+        a - b
+    with pytest.raises(IndexError, match="float"):
+        Tensor(np.arange(3.0))[np.array([0.5])]
+
+
+def test_graph_structure_contract_used_by_viz():
+    x = Tensor(np.ones((2, 3), np.float32), requires_grad=True, name="x")
+    w = Tensor(np.ones((3, 4), np.float32), requires_grad=True, name="w")
+    h = x @ w
+    y = h * 2.0
+    assert h.op.name == "matmul" and h.op.symbol == "@" and h.children == (x, w)
+    assert not h.is_leaf and h.name == "" and h.requires_grad and h.grad is None
+    const = y.children[1]  # a Python scalar becomes a constant leaf operand of the graph
+    assert y.children[0] is h and const.is_leaf and not const.requires_grad and const.dtype == np.float32
+    assert (y.shape, y.dtype) == ((2, 4), np.float32)
+    assert {op.name for op in OPS.values()} == set(OPS) and all(op.symbol for op in OPS.values())
+
+
+def test_backward_errors():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"implicitly created only for scalar outputs.*\(3,\)"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
+        y.backward(np.ones(2))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        Tensor([1.0]).backward()
+    with pytest.raises(RuntimeError, match="leaf"):
+        y.requires_grad = False
+    assert x.grad is None
+    Tensor([1.0], requires_grad=True).sum().backward()  # one element: implicit gradient ok
+    y.backward(Tensor(np.ones(3)))  # a Tensor gradient is accepted
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0, 2.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# no_grad, accumulation, aliasing, graph lifetime
+# ---------------------------------------------------------------------------------------------
+def test_no_grad_records_nothing():
+    x = Tensor(np.ones(3), requires_grad=True)
+    with no_grad():
+        y = (x * 2).sum()
+        with ge.enable_grad():
+            z = x * 3
+    assert not y.requires_grad and y.is_leaf and y.children == ()
+    assert z.requires_grad and z.op.name == "mul"
+    w = x * Tensor(np.ones(3))  # recorded again after the block
+    assert w.requires_grad and len(w.children) == 2
+
+
+def test_constants_do_not_require_grad():
+    a = Tensor(np.ones(2))
+    b = a * 2 + 1
+    assert not b.requires_grad and b.is_leaf
+
+
+def test_leaves_accumulate_and_intermediates_keep_no_grad():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * x
+    y = h.sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])
+    assert h.grad is None and y.grad is None
+    y.backward()  # the graph is kept: the same pass again, the leaf accumulates
+    np.testing.assert_array_equal(x.grad, [4.0, 8.0])
+    x.grad = None
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+def test_retain_grad_keeps_an_intermediate_gradient():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = (x * x).retain_grad()
+    (h * 3).sum().backward()
+    np.testing.assert_array_equal(h.grad, [3.0, 3.0])
+    np.testing.assert_array_equal(x.grad, [6.0, 12.0])
+
+
+def test_leaf_grads_never_alias():
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(3), requires_grad=True)
+    v = np.arange(3.0)
+    (a + b).backward(v)  # the same upstream array flows to both leaves
+    assert a.grad is not b.grad and not np.shares_memory(a.grad, b.grad)
+    assert not np.shares_memory(a.grad, v) and not np.shares_memory(b.grad, v)
+    a.grad *= 10  # what an optimizer or clip_grad_norm_ may do in place
+    np.testing.assert_array_equal(b.grad, v)
+    np.testing.assert_array_equal(v, [0.0, 1.0, 2.0])
+
+    x = Tensor(np.ones(3), requires_grad=True)
+    x.backward(v)  # the root is a leaf: it must not keep the caller's array
+    assert not np.shares_memory(x.grad, v)
+
+    c = Tensor(np.ones((2, 3)), requires_grad=True)
+    d = Tensor(np.ones((2, 3)), requires_grad=True)
+    (concatenate([c, d]).reshape(-1) * 1.0).sum().backward()
+    assert not np.shares_memory(c.grad, d.grad)
+
+    e = Tensor(np.ones(3), requires_grad=True)
+    y = e + e  # the same leaf twice: the two gradients add up
+    y.backward(v)
+    np.testing.assert_array_equal(e.grad, 2 * v)
+
+
+def test_deep_graph_backward_is_iterative():
+    x = Tensor(np.array(1.0), requires_grad=True)
+    y = x
+    for _ in range(20000):
+        y = y + 1.0
+    y.backward()
+    assert x.grad == 1.0
+
+
+def _live_tensors() -> int:
+    return sum(1 for o in gc.get_objects() if type(o) is Tensor)
+
+
+def test_graph_is_freed_by_reference_counting():
+    rng = np.random.default_rng(0)
+    w = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    gc.collect()
+    gc.disable()
+    try:
+        before = _live_tensors()
+        for _ in range(3):
+            x = rng.standard_normal((5, 4))
+            loss = F.cross_entropy((Tensor(x) @ w).relu(), np.array([0, 1, 2, 0, 1]))
+            loss.backward()
+        del loss
+        assert _live_tensors() == before  # nothing waits for the cyclic garbage collector
+    finally:
+        gc.enable()
+
+
+def test_gradcheck_works_through_the_tensor_api():
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    w = np.random.default_rng(2).standard_normal((4, 2))
+    assert ge.gradcheck(lambda x, w: (x @ w).tanh().sum(axis=0), x, w)
