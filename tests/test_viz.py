@@ -683,7 +683,7 @@ def test_module_svg():
 
 @needs_dot
 def test_make_figures_script(tmp_path):
-    subprocess.run([sys.executable, str(REPO / "docs" / "make_figures.py"), "--out", str(tmp_path)],
+    subprocess.run([sys.executable, str(REPO / "docs" / "make_figures.py"), "--out", str(tmp_path), "graph_example"],
                    check=True, capture_output=True, text=True)
     svg = ET.parse(tmp_path / "graph_example.svg").getroot()
     texts = svg_texts(svg)
