@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import gradengine.functional as F
 from gradengine import Tensor
-from tensor_strategies import arrays, check_grads, check_vs_torch
+from gradengine.testing import arrays, check_gradients, check_vs_torch
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: the comparisons with PyTorch are skipped")
 TF = torch.nn.functional
@@ -108,7 +108,7 @@ def test_cross_entropy_validation():
 def test_cross_entropy_gradcheck_property(n, c, data):
     z = data.draw(arrays((n, c), -10, 10))
     labels = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
-    check_grads(lambda z: F.cross_entropy(z, labels), z)
+    check_gradients(lambda z: F.cross_entropy(z, labels), z)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ import gradengine as ge
 import gradengine.functional as F
 from gradengine import Tensor, concatenate, no_grad, stack
 from gradengine.tensor import OPS
-from tensor_strategies import (
-    arrays, away_from_zero, axis_args, broadcast_pair, check_grads, check_vs_torch, shapes,
+from gradengine.testing import (
+    arrays, away_from_zero, axis_args, broadcast_pair, check_gradients, check_vs_torch, shapes,
 )
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -253,7 +253,7 @@ def test_op_gradcheck(name):
         inputs, params = drawn
         fn = case.ours(**params)
         _check_recorded(fn, inputs, name)
-        check_grads(fn, *inputs)
+        check_gradients(fn, *inputs)
 
     run()
 
