@@ -14,7 +14,7 @@ depends on everything alive in the process), engines interleaved round by round,
 It also times building and backpropagating a chain of 1,000,000 nodes (micrograd's recursive
 topological sort raises RecursionError there).
 
-    python benchmarks/bench_scalar.py                 # full run (about a minute and a half)
+    python benchmarks/bench_scalar.py                 # full run (about two minutes)
     python benchmarks/bench_scalar.py --rounds 1 --steps 2 --chain 10000   # smoke run
 """
 
@@ -125,7 +125,7 @@ def _spawn(*args: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (fresh processes each)")
-    ap.add_argument("--steps", type=int, default=5, help="timed training steps per process")
+    ap.add_argument("--steps", type=int, default=8, help="timed training steps per process")
     ap.add_argument("--chain", type=int, default=1_000_000, help="depth of the chain benchmark")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from gradengine import Value
-from gradengine.engine import OPS, _node
+from gradengine.engine import OPS
 from gradengine.nn import MLP
 from gradengine.viz import GraphvizNotFoundError, draw, grad_fill, render, to_svg
 
@@ -218,7 +218,7 @@ def test_op_labels_come_from_the_op_table():
     a, b = Value(0.7, label="a"), Value(1.3, label="b")
     for op in OPS.values():
         const = 2.0 if op.name == "powc" else None
-        out = _node(op, a, b) if op.arity == 2 else _node(op, a, const)
+        out = op.make(a, b) if op.arity == 2 else op.make(a, const)
         out.label = "out"
         dot = parse_dot(draw(out).source)
         assert dot.nodes["v0_op"]["label"] == op.label(const if op.arity == 1 else b)

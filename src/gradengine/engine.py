@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from numbers import Real
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 from .grad_mode import GradMode, set_grad_enabled
 
@@ -132,14 +132,53 @@ def sign(x) -> float:
 # ---------------------------------------------------------------------------------------------
 # The op table
 # ---------------------------------------------------------------------------------------------
+_new = object.__new__
+
+
+def _constructor(op: "Op") -> Callable[..., "Value"]:
+    """The function that makes ``op``'s output nodes: the one place the engine creates a node.
+
+    It is installed directly as the op's method (``Value.__mul__`` is the ``mul`` op's
+    constructor), so an operator costs a single Python call. For a binary op, ``b`` is the
+    second operand: a number is lifted to a constant leaf, anything else gives
+    ``NotImplemented`` (so Python raises its usual TypeError). For a unary op, ``b`` is the
+    op's constant (the exponent of ``x ** 2``) or None.
+    """
+    forward, binary = op.forward, op.arity == 2
+
+    def make(a: "Value", b: Any = None) -> "Value":
+        if binary:
+            if b.__class__ is not Value:
+                b = _lift(b)
+                if b is None:
+                    return NotImplemented
+            data = forward(a.data, b.data)
+        else:
+            data = forward(a.data, b)
+        out = _new(Value)
+        out.data = data
+        out.grad = 0.0
+        out._n = 0
+        if GradMode.enabled:
+            out._op, out._a, out._b = op, a, b
+        else:
+            out._op = out._a = out._b = None
+        return out
+
+    make.__name__ = op.name
+    make.__doc__ = (f"``self {op.symbol} other``" if binary else f"Elementwise {op.name}") + f" (op {op.name!r})."
+    return make
+
+
 class Op:
     """One primitive: its name, the symbol a graph drawing shows, forward and vjp rules."""
 
-    __slots__ = ("name", "symbol", "arity", "forward", "vjp")
+    __slots__ = ("name", "symbol", "arity", "forward", "vjp", "make")
 
     def __init__(self, name: str, symbol: str, arity: int, forward: Callable, vjp: Callable):
         self.name, self.symbol, self.arity = name, symbol, arity
         self.forward, self.vjp = forward, vjp
+        self.make = _constructor(self)  # builds this op's output nodes (see _constructor)
 
     def label(self, b: object = None) -> str:
         """The text a graph node shows, e.g. ``*``, ``exp`` or ``**2`` for a constant exponent."""
@@ -211,18 +250,30 @@ class Value:
     (4.38905609893065, 2.0)
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_n")
+    __slots__ = ("data", "grad", "_label", "_op", "_a", "_b", "_n")
 
     def __init__(self, data: Number, *, label: str = "") -> None:
         self.data = _check_real(data, "Value()")
         self.grad: Union[float, "Value"] = 0.0
-        self.label = label
+        self._label = label
         self._op: Optional[Op] = None
         self._a: Optional[Value] = None
         self._b: Union[Value, float, None] = None
         self._n = 0  # backward's count of consumers still to send a gradient; 0 between passes
 
     # -- graph structure ---------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """A name shown in graph drawings (empty unless set; computed nodes start unnamed)."""
+        try:
+            return self._label
+        except AttributeError:  # the slot is left empty when a node is made: one store less
+            return ""
+
+    @label.setter
+    def label(self, text: str) -> None:
+        self._label = text
+
     @property
     def op(self) -> Optional[Op]:
         """The op that produced this value, or None for a leaf (an input or a constant)."""
@@ -250,14 +301,14 @@ class Value:
     # a Value exponent and a number exponent are different ops.
     def __pow__(self, other: Union["Value", Number]) -> "Value":
         if other.__class__ is Value:
-            return _node(POW, self, other)
+            return POW.make(self, other)
         if isinstance(other, Real):
-            return _node(POWC, self, float(other))
+            return POWC.make(self, float(other))
         return NotImplemented
 
     def __rpow__(self, other: Number) -> "Value":
         if isinstance(other, Real):
-            return _node(POW, Value(other), self)
+            return POW.make(Value(other), self)
         return NotImplemented
 
     # Comparisons look at the data (like ``float``); equality stays identity so Values can be
@@ -373,23 +424,6 @@ def _reset_consumers(root: Value) -> None:
                 stack.append(c)
 
 
-_new = object.__new__
-
-
-def _node(op: Op, a: Value, b: Union[Value, float, None]) -> Value:
-    """Make the output node of ``op`` applied to ``a`` (and ``b``). The engine's one constructor."""
-    out = _new(Value)
-    out.data = op.forward(a.data, b.data if b.__class__ is Value else b)
-    out.grad = 0.0
-    out.label = ""
-    out._n = 0
-    if GradMode.enabled:
-        out._op, out._a, out._b = op, a, b
-    else:
-        out._op = out._a = out._b = None
-    return out
-
-
 def _backprop(root: Value, seed, *, create_graph: bool, stop: frozenset = frozenset()) -> dict:
     """Return ``{node: d(root)/d(node)}`` for every node that ``root`` depends on.
 
@@ -437,40 +471,24 @@ def _lift(x: object) -> Optional[Value]:
     return Value(x) if isinstance(x, Real) else None
 
 
-def _binary_methods(op: Op) -> tuple[Callable, Callable]:
-    def method(self: Value, other: Union[Value, Number]) -> Value:
-        if other.__class__ is not Value:
-            other = _lift(other)
-            if other is None:
-                return NotImplemented
-        return _node(op, self, other)
+def _reflected(op: Op) -> Callable[[Value, Number], Value]:
+    make = op.make
 
     def reflected(self: Value, other: Number) -> Value:
         other = _lift(other)
-        return NotImplemented if other is None else _node(op, other, self)
+        return NotImplemented if other is None else make(other, self)
 
-    method.__doc__ = f"``self {op.symbol} other`` (op {op.name!r})."
     reflected.__doc__ = f"``other {op.symbol} self`` (op {op.name!r})."
-    return method, reflected
-
-
-def _unary_method(op: Op) -> Callable[[Value], Value]:
-    def method(self: Value) -> Value:
-        return _node(op, self, None)
-
-    method.__name__ = op.name
-    method.__doc__ = f"Elementwise {op.name} (op {op.name!r})."
-    return method
+    return reflected
 
 
 for _dunder, _op in (("add", ADD), ("sub", SUB), ("mul", MUL), ("truediv", DIV)):
-    _m, _r = _binary_methods(_op)
-    setattr(Value, f"__{_dunder}__", _m)
-    setattr(Value, f"__r{_dunder}__", _r)
+    setattr(Value, f"__{_dunder}__", _op.make)
+    setattr(Value, f"__r{_dunder}__", _reflected(_op))
 for _op in (EXP, LOG, SQRT, TANH, SIGM, RELU, ABS, SIN, COS):
-    setattr(Value, _op.name, _unary_method(_op))
-Value.__neg__ = _unary_method(NEG)
-Value.__abs__ = Value.abs
+    setattr(Value, _op.name, _op.make)
+Value.__neg__ = NEG.make
+Value.__abs__ = ABS.make
 
 
 # ---------------------------------------------------------------------------------------------
@@ -499,7 +517,7 @@ def value_and_grad(f: Callable[..., Value], argnums: Union[int, Sequence[int]] =
         args_ = list(args)
         for i in nums:  # a fresh node per argument: the derivative is taken w.r.t. it alone
             x = args[i]
-            args_[i] = _node(IDENT, x, None) if isinstance(x, Value) else Value(_check_real(x, "grad()"))
+            args_[i] = IDENT.make(x) if isinstance(x, Value) else Value(_check_real(x, "grad()"))
         with set_grad_enabled(True):
             _Nesting.depth += 1
             try:

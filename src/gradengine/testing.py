@@ -42,7 +42,7 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without the dev extra
     raise ImportError("gradengine.testing needs hypothesis: pip install hypothesis (or gradengine[dev])") from e
 
-from .engine import OPS, Value, _node
+from .engine import OPS, Value
 from .gradcheck import gradcheck
 from .tensor import Tensor
 
@@ -118,7 +118,7 @@ def apply_op(name: str, a: Union[Value, float], b: Union[Value, float, None] = N
     a = a if isinstance(a, Value) else Value(a)
     if op.arity == 2 and not isinstance(b, Value):
         b = Value(b)
-    return _node(op, a, b)
+    return op.make(a, b)
 
 
 @st.composite
