@@ -360,11 +360,14 @@ class DataLoader:
     each batch is then gathered with ``np.take`` into a new array.
 
     Example:
+        >>> x_train = np.zeros((60000, 28, 28), dtype=np.uint8)
+        >>> y_train = np.arange(60000) % 10
         >>> loader = DataLoader(x_train, y_train, batch_size=32, shuffle=True, seed=0)
         >>> len(loader)  # batches per epoch
         1875
-        >>> for xb, yb in loader:
-        ...     logits = model(xb.reshape(len(xb), -1) / 255.0)
+        >>> xb, yb = next(iter(loader))
+        >>> xb.shape, xb.dtype, yb.shape
+        ((32, 28, 28), dtype('uint8'), (32,))
     """
 
     def __init__(
