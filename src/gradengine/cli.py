@@ -287,7 +287,7 @@ def _train_command(args: argparse.Namespace) -> int:
     try:
         (x_tr, y_tr), (x_te, y_te) = load_mnist(args.data_dir, download=args.download)
     except MNISTError as e:
-        raise CLIError(str(e)) from None
+        raise CLIError(f"{e}\nFrom the command line: gradengine train --data-dir DIR") from None
     if args.limit is not None:
         x_tr, y_tr = x_tr[:args.limit], y_tr[:args.limit]
     data = ((to_float(x_tr), y_tr), (to_float(x_te), y_te))
