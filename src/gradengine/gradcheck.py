@@ -14,6 +14,7 @@ import numpy as np
 
 from .engine import Value
 from .grad_mode import no_grad
+from .tensor import Tensor
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -33,10 +34,6 @@ def _as_leaf(x: Any, i: int) -> Any:
         return x if x.is_leaf else x.detach()
     if isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool):
         return Value(x)
-    if not isinstance(x, np.ndarray) and not hasattr(x, "requires_grad"):
-        raise TypeError(f"gradcheck input {i} must be a number, Value, ndarray or Tensor, got {type(x).__name__}")
-    from .tensor import Tensor
-
     if isinstance(x, np.ndarray):
         x = Tensor(x)
     if isinstance(x, Tensor):
