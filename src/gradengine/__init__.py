@@ -6,7 +6,9 @@
 """
 from .engine import Value, grad, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    AnomalyError, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
+)
 from .tensor import Tensor, concatenate, stack
 from . import functional, nn
 from . import optim
@@ -17,5 +19,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Value", "grad", "value_and_grad", "gradcheck", "GradcheckError",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "nn",
+    "detect_anomaly", "is_anomaly_enabled", "AnomalyError",
     "Tensor", "concatenate", "stack", "functional", "draw", "optim",
 ]
