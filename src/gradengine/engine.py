@@ -113,11 +113,11 @@ class Value(Node):
 
     def log10(self) -> "Value":
         """Base-10 logarithm, ``log(self) / log(10)``."""
-        return self.log() * (1.0 / math.log(10.0))
+        return self.log() / math.log(10.0)
 
     def log2(self) -> "Value":
         """Base-2 logarithm, ``log(self) / log(2)``."""
-        return self.log() * (1.0 / math.log(2.0))
+        return self.log() / math.log(2.0)
 
     def __lt__(self, other: object) -> bool:
         return self.data < _data(other)
