@@ -94,8 +94,10 @@ def test_cross_entropy_validation():
         F.cross_entropy(z, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"\(5, 4\).*\(5, 3\)"):
         F.cross_entropy(z, _probs((5, 3)))
-    with pytest.raises(ValueError, match=r"\(N, C\).*\(4,\)"):
-        F.cross_entropy(Tensor(np.zeros(4)), np.array([1]))
+    with pytest.raises(ValueError, match=r"shape \(\) for input of shape \(4,\)"):
+        F.cross_entropy(Tensor(np.zeros(4)), np.array([1]))  # unbatched scores (C,) take one label
+    with pytest.raises(ValueError, match=r"\(N, C\).*0-d"):
+        F.cross_entropy(Tensor(np.float64(1.0)), np.array(0))
     with pytest.raises(TypeError, match="bool"):
         F.cross_entropy(z, np.ones(5, dtype=bool))
     with pytest.raises(ValueError, match="reduction"):
@@ -131,7 +133,7 @@ def test_nll_loss_matches_torch(reduction):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss_matches_torch(reduction):
     a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
-    check_vs_torch(lambda x, y: F.mse_loss(x, y, reduction), lambda x, y: TF.mse_loss(x, y, reduction=reduction), a, b)
+    check_vs_torch(lambda x, y: F.mse_loss(x, y, reduction=reduction), lambda x, y: TF.mse_loss(x, y, reduction=reduction), a, b)
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(4,\)"):
         F.mse_loss(Tensor(a), np.zeros(4))
 
@@ -140,7 +142,7 @@ def test_mse_loss_matches_torch(reduction):
 def test_bce_with_logits_matches_torch(reduction):
     x, y = RNG.standard_normal((4, 3)) * 4, RNG.random((4, 3))
     check_vs_torch(
-        lambda x: F.binary_cross_entropy_with_logits(x, y, reduction),
+        lambda x: F.binary_cross_entropy_with_logits(x, y, reduction=reduction),
         lambda x: TF.binary_cross_entropy_with_logits(x, torch.from_numpy(y), reduction=reduction),
         x,
     )
