@@ -447,7 +447,9 @@ def binary_cross_entropy_with_logits(
     t = t.astype(x.data.dtype, copy=False)
     if weight is None and pos_weight is None:
         return _apply(BCE_WITH_LOGITS, (x,), t, reduction)
-    softplus_neg = (1.0 + (-x.abs()).exp()).log() + (-x).relu()  # -log(sigmoid(x)), stable
+    # -log(sigmoid(x)) = log(exp(0) + exp(-x)): a logsumexp, stable for any x and smooth at 0
+    # (the max(-x, 0) + log(1 + exp(-|x|)) form has two kinks at 0 whose subgradients are wrong).
+    softplus_neg = stack([_wrap(np.zeros(x.shape, x.data.dtype)), -x]).logsumexp(0)
     positive = softplus_neg
     if pos_weight is not None:
         pw = _constant(pos_weight, x, "pos_weight", fn)
