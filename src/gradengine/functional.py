@@ -475,9 +475,7 @@ def _check_broadcast(a: np.ndarray, x: Tensor, what: str, fn: str) -> None:
 # ---------------------------------------------------------------------------------------------
 # Regression losses
 # ---------------------------------------------------------------------------------------------
-def _pointwise(fn: str, input: TensorLike, target: TensorLike, size_average: Any, reduce: Any,
-               reduction: str, weight: Any, error) -> Tensor:
-    reduction = _reduction(size_average, reduce, reduction, fn)
+def _pointwise(fn: str, input: TensorLike, target: TensorLike, reduction: str, weight: Any, error) -> Tensor:
     x, y = _tensor(input), _tensor(target)
     if x.shape != y.shape:
         # PyTorch broadcasts here with a warning that it "will likely lead to incorrect results"
@@ -506,7 +504,8 @@ def mse_loss(
     """Mean squared error ``mean((input - target) ** 2)`` (PyTorch's ``F.mse_loss``); shapes
     must match. The target may be a Tensor requiring grad (then it receives a gradient too).
     ``weight`` (the input's shape) weights each element; ``mean`` then divides by its sum."""
-    return _pointwise("mse_loss", input, target, size_average, reduce, reduction, weight, lambda d: d * d)
+    reduction = _reduction(size_average, reduce, reduction, "mse_loss")
+    return _pointwise("mse_loss", input, target, reduction, weight, lambda d: d * d)
 
 
 def l1_loss(
@@ -519,4 +518,5 @@ def l1_loss(
 ) -> Tensor:
     """Mean absolute error ``mean(|input - target|)`` (PyTorch's ``F.l1_loss``), with the
     arguments of :func:`mse_loss`; the gradient at ``input == target`` is 0, as PyTorch's."""
-    return _pointwise("l1_loss", input, target, size_average, reduce, reduction, weight, lambda d: d.abs())
+    reduction = _reduction(size_average, reduce, reduction, "l1_loss")
+    return _pointwise("l1_loss", input, target, reduction, weight, lambda d: d.abs())

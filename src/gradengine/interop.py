@@ -92,11 +92,15 @@ def _copy_into(param: Any, data: np.ndarray) -> None:
         param.copy_(torch.from_numpy(np.ascontiguousarray(data)))
 
 
+def _torch_dtype(dtype: np.dtype) -> Any:
+    """The torch dtype of a NumPy dtype (``np.float32`` -> ``torch.float32``)."""
+    return _torch().from_numpy(np.zeros(0, dtype)).dtype
+
+
 def _linear_to_torch(m: L.Linear, path: str) -> Any:
     torch = _torch()
     w = m.weight.data
-    out = torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None,
-                          dtype=torch.from_numpy(np.zeros(0, w.dtype)).dtype)
+    out = torch.nn.Linear(m.in_features, m.out_features, bias=m.bias is not None, dtype=_torch_dtype(w.dtype))
     _copy_into(out.weight, w)
     if m.bias is not None:
         _copy_into(out.bias, m.bias.data)
