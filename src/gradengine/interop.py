@@ -31,6 +31,7 @@ never when gradengine is imported. Memory sharing instead of copies, for data:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -133,6 +134,7 @@ def _scalar_to_torch(m: Module, path: str) -> Any:
     return torch.nn.Sequential(*parts)
 
 
+@functools.cache
 def _to_torch_table() -> dict[type, Callable[[Any, str], Any]]:
     tnn = _torch().nn
     return {
@@ -200,6 +202,7 @@ def _weight_from_torch(w: Any) -> Any:
     return None if w is None else _tensor_from_torch(w)
 
 
+@functools.cache
 def _from_torch_table() -> dict[type, Callable[[Any, str], Module]]:
     tnn = _torch().nn
     return {
