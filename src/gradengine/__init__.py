@@ -2,12 +2,14 @@
 
 - ``Value``: the scalar engine (micrograd-style, any order of derivatives).
 - ``Tensor``: the vectorized NumPy engine with the same autograd model.
-- ``grad``, ``gradcheck``, ``no_grad``: functional derivatives, numerical checks, recording switch.
+- ``grad``, ``gradcheck``, ``no_grad``: functional derivatives, numerical checks, recording switch;
+  ``gradengine.func`` has the rest of the transforms (``vjp``, ``jvp``, ``jacrev``, ``hessian``, ...).
 - ``randn``, ``zeros``, ``arange``, ``tensor``, ``manual_seed``, ...: PyTorch's tensor factories
   (:mod:`gradengine.creation`), so ``import gradengine as torch`` runs a PyTorch training loop.
 - ``interop.to_torch`` / ``interop.from_torch``: move models and tensors to and from PyTorch.
 """
-from .engine import Value, grad, value_and_grad
+from .engine import Value
+from .func import grad, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .grad_mode import (
     AnomalyError, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
@@ -18,7 +20,7 @@ from .creation import (
     int64, linspace, long, manual_seed, ones, ones_like, rand, rand_like, randint, randn, randn_like, tensor,
     uint8, zeros, zeros_like,
 )
-from . import functional, nn
+from . import func, functional, nn
 from . import optim
 from . import interop
 from .viz import draw
