@@ -156,3 +156,10 @@ def test_factories_match_torch_semantics():
         assert str(ours.dtype) == str(theirs.dtype).replace("torch.", ""), (ours.dtype, theirs.dtype)
     for make in (lambda m: m.arange(4), lambda m: m.linspace(0, 1, 3), lambda m: m.eye(2), lambda m: m.full((2,), 3)):
         np.testing.assert_array_equal(make(ge).data, make(torch).numpy())
+
+
+def test_manual_seed_returns_the_global_generator():
+    g = ge.manual_seed(3)
+    first = ge.randn(2, generator=g).data
+    ge.manual_seed(3)
+    np.testing.assert_array_equal(ge.randn(2).data, first)  # the same generator as the default

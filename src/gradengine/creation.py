@@ -14,11 +14,11 @@ run. (The numbers differ from PyTorch's for the same seed: the generators differ
 factory also takes ``generator=``, a ``np.random.Generator`` of your own, which leaves the
 global one untouched.
 
->>> manual_seed(0)
+>>> _ = manual_seed(0)
 >>> x = randn(2, 3, requires_grad=True)
 >>> x.shape, x.dtype, x.requires_grad
 ((2, 3), dtype('float32'), True)
->>> manual_seed(0)
+>>> _ = manual_seed(0)
 >>> bool((randn(2, 3).data == x.data).all())
 True
 >>> arange(4)
@@ -57,13 +57,16 @@ _DEFAULT_FLOAT = np.dtype(np.float32)
 # ---------------------------------------------------------------------------------------------
 # The random number generator
 # ---------------------------------------------------------------------------------------------
-def manual_seed(seed: int) -> None:
+def manual_seed(seed: int) -> np.random.RandomState:
     """Seed gradengine's global random number generator (NumPy's), as ``torch.manual_seed``.
 
     Every later draw that does not get a ``generator=`` / ``rng=`` of its own (the random
     factories, ``nn.Linear``'s initialisation, ``nn.Dropout`` masks) is then repeatable.
     Like PyTorch, any integer in ``[-2**63, 2**64)`` is accepted. ``manual_seed(s)`` for
     ``0 <= s < 2**32`` is exactly ``np.random.seed(s)``.
+
+    Returns the global generator (PyTorch returns its default ``Generator``), which the
+    factories' ``generator=`` accepts.
     """
     if isinstance(seed, bool) or not isinstance(seed, Integral):
         raise TypeError(f"manual_seed expects an int, got {type(seed).__name__}")
@@ -72,6 +75,7 @@ def manual_seed(seed: int) -> None:
         raise ValueError(f"manual_seed: the seed must be in [-2**63, 2**64), got {seed}")
     seed %= 2**64  # negative seeds as torch: their two's complement
     np.random.seed(seed if seed < 2**32 else [seed & 0xFFFFFFFF, seed >> 32])
+    return seed_generator(None)
 
 
 def seed_generator(rng: Union[int, Generator, None]) -> Generator:
