@@ -225,3 +225,13 @@ def test_detect_anomaly_as_decorator_and_finite_pass():
 
     x = Tensor([1.0, 2.0], requires_grad=True)
     assert step(x).item() == 5.0 and x.grad.tolist() == [2.0, 4.0]
+
+
+def test_tensor_to_and_from_torch():
+    torch = pytest.importorskip("torch", reason="the interop methods convert to PyTorch")
+    t = Tensor(np.array([[1.0, -2.0]], dtype=np.float32), requires_grad=True)
+    tt = t.to_torch()
+    assert isinstance(tt, torch.Tensor) and tt.requires_grad and tt.dtype == torch.float32
+    back = Tensor.from_torch(tt.detach() * 2)
+    assert isinstance(back, Tensor) and back.dtype == np.float32
+    np.testing.assert_array_equal(back.data, [[2.0, -4.0]])
