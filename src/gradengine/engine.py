@@ -113,11 +113,11 @@ class Value(Node):
 
     def log10(self) -> "Value":
         """Base-10 logarithm, ``log(self) / log(10)``."""
-        return self.log() * (1.0 / math.log(10.0))
+        return self.log() / math.log(10.0)
 
     def log2(self) -> "Value":
         """Base-2 logarithm, ``log(self) / log(2)``."""
-        return self.log() * (1.0 / math.log(2.0))
+        return self.log() / math.log(2.0)
 
     def __lt__(self, other: object) -> bool:
         return self.data < _data(other)
@@ -176,12 +176,13 @@ class Value(Node):
         """The chain rule at this node: the ``(operand, gradient)`` pairs it sends back."""
         vjps, prev = self._op.vjps, self._prev
         out = self if create_graph else self.data
-        if len(prev) == 1:
-            a = prev[0]
-            return ((a, vjps[0](g, out, a if create_graph else a.data, *self._params)),)
-        a, b = prev
-        x, y = (a, b) if create_graph else (a.data, b.data)
-        return ((a, vjps[0](g, out, x, y)), (b, vjps[1](g, out, x, y)))
+        if len(prev) == 2:
+            a, b = prev
+            x, y = (a, b) if create_graph else (a.data, b.data)
+            return ((a, vjps[0](g, out, x, y)), (b, vjps[1](g, out, x, y)))
+        a = prev[0]
+        x = a if create_graph else a.data
+        return ((a, vjps[0](g, out, x, *self._params) if self._params else vjps[0](g, out, x)),)
 
     @staticmethod
     def _dispatch(op: Op, args: Sequence, params: Sequence = ()) -> "Value":

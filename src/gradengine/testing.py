@@ -343,7 +343,8 @@ def _warm_torch() -> None:
         import torch
 
         x = torch.ones(2, dtype=torch.float64, requires_grad=True)
-        (x * x).sum().backward()
+        y = x * x
+        y.backward(torch.ones_like(y))  # an explicit gradient: torch imports sympy on first use
         _torch_warm = True
 
 
