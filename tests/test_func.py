@@ -45,7 +45,9 @@ def test_the_issue_example_block_imports_as_written():
     """The block's first line: ``gradgradcheck`` is exported beside ``grad`` (as ``gradcheck``)."""
     from gradengine import Tensor, grad, value_and_grad, gradgradcheck  # noqa: F401 (as the issue writes it)
 
-    assert gradgradcheck is __import__("gradengine.gradcheck").gradcheck.gradgradcheck
+    from gradengine.gradcheck import gradgradcheck as defined
+
+    assert gradgradcheck is defined
 
 
 @pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
@@ -155,6 +157,19 @@ def test_create_graph_gradients_are_tensors_even_when_constant():
         assert isinstance(g, Tensor), f"got a {type(g).__name__}"
         second = backprop((g * 3.0).sum(), np.ones(()), create_graph=False)  # must not fail
         assert np.all(np.asarray(getattr(second.get(x, 0.0), "data", second.get(x, 0.0))) == 0)
+
+
+def test_constant_derivatives_still_have_history_when_nested():
+    """Values/Tensors in give results with history, even where a derivative is a constant
+    (relu below 0, ``x + 1``): so ``gradgradcheck`` and ``grad(grad(f))`` work there too."""
+    g = grad(lambda t: t + 1.0)(Value(2.0))
+    assert isinstance(g, Value) and g.data == 1.0, f"got {g!r}"
+    g = grad(lambda t: t.relu())(Value(-2.0))
+    assert isinstance(g, Value) and g.data == 0.0, f"got {g!r}"
+    assert grad(grad(lambda t: t.relu()))(-2.0) == 0.0
+    for f, x in ((lambda a: a.relu(), -1.0), (lambda a: a.relu(), np.array(-1.0)), (lambda a: a ** 0.0, np.array(1.5)),
+                 (lambda a: a ** 0.0, 1.5), (lambda a: a.relu().sum(), np.array([-1.0, -2.0]))):
+        assert gradgradcheck(f, x) is True
 
 
 # ---------------------------------------------------------------------------------------------
