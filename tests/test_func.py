@@ -257,7 +257,7 @@ def test_hessian_of_softmax_cross_entropy_wrt_logits(case):
         expected[i, :, i, :] = np.diag(p[i]) - np.outer(p[i], p[i])
     if reduction == "mean":
         expected /= n
-    f = lambda z: F.cross_entropy(z, target, reduction)  # noqa: E731
+    f = lambda z: F.cross_entropy(z, target, reduction=reduction)  # noqa: E731
     np.testing.assert_allclose(hessian(f)(z), expected, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(jacrev(jacrev(f))(z), expected, rtol=1e-10, atol=1e-12)
     v = np.random.default_rng(0).standard_normal(z.shape)

@@ -23,7 +23,7 @@ closures and no reference cycles, so a graph is freed by reference counting.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Collection, Optional, Sequence
 
 import numpy as np
 
@@ -102,7 +102,8 @@ class Op:
                 return x._dispatch(self, args[:n], args[n:])
         if self.scalar is not None and all(x.__class__ is float or x.__class__ is int for x in args[:n]):
             return self.scalar(*args)
-        return self.array(*args)
+        out = self.array(*args)
+        return out if out.__class__ is np.ndarray else np.asarray(out)  # a 0-d array, not a NumPy scalar
 
     def vjp(self, i: int) -> Callable[..., Any]:
         """The rule for input ``i``."""
@@ -183,13 +184,13 @@ def _index_text(index: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # The reverse pass
 # ---------------------------------------------------------------------------------------------
-def toposort(root: Node) -> list[Node]:
+def toposort(root: Node, stop: Collection[Node] = ()) -> list[Node]:
     """``root`` and every node it depends on, each after all of its consumers.
 
     A depth-first search, iterative (a graph may be a million nodes deep) and deterministic:
     a node is placed when everything it depends on is, and the reversed placing order puts
     every consumer before what it consumes. Nodes that need no gradient (Tensors without
-    ``requires_grad``) are left out.
+    ``requires_grad``) are left out, and nodes in ``stop`` are not looked behind.
     """
     order, seen, stack = [], set(), [(root, False)]
     place, visit, push, pop = order.append, seen.add, stack.append, stack.pop
@@ -200,6 +201,8 @@ def toposort(root: Node) -> list[Node]:
         elif node not in seen:
             visit(node)
             push((node, True))
+            if stop and node in stop:
+                continue
             for p in node._prev:
                 if p not in seen and p._requires_grad:
                     push((p, False))
@@ -213,6 +216,7 @@ def backprop(
     *,
     create_graph: bool = False,
     watch: Optional[Callable[[Node, Any, tuple], None]] = None,
+    stop: Collection[Node] = (),
 ) -> dict[Node, Any]:
     """Return ``{node: d(root)/d(node)}`` (times ``seed``) for every node ``root`` depends on.
 
@@ -220,13 +224,15 @@ def backprop(
     before it is sent on. With ``create_graph`` the rules run on nodes, so every gradient is
     itself a graph that can be differentiated again; otherwise they run on raw numbers/arrays.
     ``watch(node, grad, sent)``, if given, sees each node as it is processed, with the
-    ``(operand, gradient)`` pairs it sent. Nothing is stored on the nodes.
+    ``(operand, gradient)`` pairs it sent. Nodes in ``stop`` get their gradient but pass none
+    on (the caller needs nothing behind them). Nothing is stored on the nodes.
     """
     grads = {root: seed}
+    stop = set(stop)  # membership by identity (a Tensor's == is elementwise)
     get, anomaly = grads.get, GradMode.anomaly
     with set_grad_enabled(create_graph):
-        for node in toposort(root):
-            if node._op is None:  # a leaf: its gradient is complete, nothing to send on
+        for node in toposort(root, stop):
+            if node._op is None or (stop and node in stop):  # nothing to send on
                 if watch is not None:
                     watch(node, grads[node], ())
                 continue
@@ -275,7 +281,10 @@ def _jvp(node: Node, ts: list) -> Any:
         return node._fit(_total(terms))
     u = node._cotangent()  # the double-vjp trick: d/du sum_i <vjp_i(u), t_i> = sum_i J_i t_i
     s = _total([(p._fit(op.vjp(i)(u, node, *prev, *params)) * t).sum() for i, (p, t) in enumerate(zip(prev, ts)) if t is not None])
-    return backprop(s, s._fit(1.0), create_graph=True)[u]
+    # Only the rules' own nodes lie between s and u: stop at the node, its operands and their
+    # tangents, so the pass does not walk the graph behind them (the result keeps their history).
+    stop = {node, *prev, *(t for t in ts if isinstance(t, Node))}
+    return backprop(s, s._fit(1.0), create_graph=True, stop=stop)[u]
 
 
 def _total(terms: list) -> Any:

@@ -183,12 +183,14 @@ class Value(Node):
     def _backward(self, g, create_graph: bool):
         """The chain rule at this node: the ``(operand, gradient)`` pairs it sends back."""
         vjps, a, b = self._op.vjps, self._a, self._b
-        out = self if create_graph else self.data
+        if create_graph:  # on nodes: the gradients are graphs (constants become Values)
+            params = self._params
+            return tuple((p, _as_value(rule(g, self, *self._prev, *params))) for p, rule in zip(self._prev, vjps))
+        out = self.data
         if b is not None:
-            x, y = (a, b) if create_graph else (a.data, b.data)
+            x, y = a.data, b.data
             return ((a, vjps[0](g, out, x, y)), (b, vjps[1](g, out, x, y)))
-        x = a if create_graph else a.data
-        return ((a, vjps[0](g, out, x, *self._params) if self._params else vjps[0](g, out, x)),)
+        return ((a, vjps[0](g, out, a.data, *self._params) if self._params else vjps[0](g, out, a.data)),)
 
     @staticmethod
     def _dispatch(op: Op, args: Sequence, params: Sequence = ()) -> "Value":
@@ -221,6 +223,10 @@ def _node(op: Op, data: float, a: Value, b: Optional[Value] = None, params: tupl
 
 
 _NO_GRAD = ("no_grad",)  # the params of a node made with recording off: it has no graph
+
+
+def _as_value(x: Union[Value, float]) -> Value:
+    return x if x.__class__ is Value else Value(x)
 
 
 def _data(x: Union[Value, float]) -> float:

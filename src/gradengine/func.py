@@ -130,7 +130,7 @@ def _pullback(out: Any, wrt: list, ct: Any, nested: bool) -> tuple:
             ct = ct if isinstance(ct, Tensor) else np.asarray(ct, dtype=out.dtype)
             if ct.shape != out.shape:
                 raise ValueError(f"the cotangent has shape {ct.shape} but the output has shape {out.shape}")
-        grads = backprop(out, ct, create_graph=nested)
+        grads = backprop(out, ct, create_graph=nested, stop=set(wrt))  # nothing needed behind wrt
         gs = [grads.get(x, _zeros(x)) for x in wrt]
     return tuple(_node(g) if nested else _raw(g) for g in gs)
 
@@ -223,6 +223,8 @@ def _basis(x: Any) -> list:
 def _assemble(columns: list, out_shape: tuple, in_shape: tuple, axis: int) -> Any:
     """Stack the columns (jacfwd, ``axis=-1``) or rows (jacrev, ``axis=0``) into a Jacobian of
     shape ``out_shape + in_shape``."""
+    if not columns or 0 in out_shape:  # an empty input or output: an empty Jacobian
+        return np.zeros(out_shape + in_shape)
     if not in_shape and not out_shape:
         return columns[0]
     if any(isinstance(c, Tensor) for c in columns):
@@ -265,7 +267,7 @@ def jacfwd(f: Callable, argnums: Argnums = 0) -> Callable:
         jac = []
         for i in nums:
             def f_i(x, i=i):
-                return f(*args[:i], x, *args[i + 1:])
+                return f(*map(_constant, args[:i]), x, *map(_constant, args[i + 1:]))
 
             cols, out = [], None
             for t in _basis(args[i]):

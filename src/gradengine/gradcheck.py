@@ -10,7 +10,7 @@ inputs and of the incoming gradient ``v``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -92,7 +92,7 @@ def gradcheck(
     return _check(f, inputs, eps, atol, rtol, seed, "gradcheck")
 
 
-def _check(f, inputs, eps, atol, rtol, seed, where, extra=None) -> bool:
+def _check(f, inputs, eps, atol, rtol, seed, where, extra=None, incoming=None) -> bool:
     if not inputs:
         raise ValueError(f"{where} needs at least one input")
     leaves = [_as_leaf(x, i, where) for i, x in enumerate(inputs)]
@@ -109,18 +109,19 @@ def _check(f, inputs, eps, atol, rtol, seed, where, extra=None) -> bool:
         for idx in np.ndindex(base.shape):
             numeric = _central_difference(f, leaves, i, base, idx, v, eps)
             a = float(analytic[i][idx])
-            _compare(a, numeric, i, idx, atol, rtol, where)
+            _compare(a, numeric, i, idx, atol, rtol, where, name="the incoming gradient" if i == incoming else None)
     if extra is not None:
         extra(leaves, v)
     return True
 
 
-def _compare(a: float, numeric: float, i: int, idx: tuple, atol: float, rtol: float, where: str, what: str = "gradient") -> None:
+def _compare(a: float, numeric: float, i: int, idx: tuple, atol: float, rtol: float, where: str,
+             what: str = "gradient", name: Optional[str] = None) -> None:
     if abs(a - numeric) <= atol + rtol * abs(numeric) or (np.isnan(a) and np.isnan(numeric)):
         return
     at = f" element {idx}" if idx else ""
     raise GradcheckError(
-        f"{where} failed for input {i}{at}: analytic {what} {a!r} vs numeric {numeric!r} "
+        f"{where} failed for {name or f'input {i}'}{at}: analytic {what} {a!r} vs numeric {numeric!r} "
         f"(difference {abs(a - numeric):.3g} > atol {atol:g} + rtol {rtol:g} * |numeric|)",
         input_index=i, element=idx, analytic=a, numeric=numeric,
     )
@@ -197,6 +198,7 @@ def gradgradcheck(
             jw = (np.asarray(getattr(f(*plus), "data", 0.0), dtype=np.float64)
                   - np.asarray(getattr(f(*minus), "data", 0.0), dtype=np.float64)) / (2 * eps)
         for idx in np.ndindex(out_shape):
-            _compare(float(du[idx]), float(jw[idx]), n, idx, atol, rtol, "gradgradcheck", "d(vjp)/d(incoming gradient)")
+            _compare(float(du[idx]), float(jw[idx]), n, idx, atol, rtol, "gradgradcheck",
+                     "d(vjp)/d(incoming gradient)", name="the incoming gradient")
 
-    return _check(vjp_projected, tuple(inputs) + (u0,), eps, atol, rtol, seed, "gradgradcheck", extra=against_f)
+    return _check(vjp_projected, tuple(inputs) + (u0,), eps, atol, rtol, seed, "gradgradcheck", extra=against_f, incoming=n)

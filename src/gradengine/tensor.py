@@ -502,8 +502,10 @@ class Tensor(Node):
         sent = []
         for i, p in enumerate(prev):
             if p._requires_grad:
-                gi = vjps(i, g, out, *xs, *params) if variadic else vjps[i](g, out, *xs, *params)
-                sent.append((p, p._fit(gi)))
+                gi = p._fit(vjps(i, g, out, *xs, *params) if variadic else vjps[i](g, out, *xs, *params))
+                if create_graph and gi.__class__ is not Tensor:  # a constant, e.g. relu's 0
+                    gi = _wrap(gi)
+                sent.append((p, gi))
         return sent
 
     def _fit(self, g: Any) -> Any:
