@@ -8,5 +8,7 @@
 """
 
 from .graph import THEMES, Drawing, GraphvizNotFoundError, draw, grad_fill, render, to_svg
+from .replay import Frame, Replay, replay
 
-__all__ = ["draw", "render", "to_svg", "grad_fill", "Drawing", "GraphvizNotFoundError", "THEMES"]
+__all__ = ["draw", "render", "to_svg", "grad_fill", "Drawing", "GraphvizNotFoundError", "THEMES",
+           "replay", "Replay", "Frame"]
