@@ -83,10 +83,7 @@ from ..engine import Value
 from ..nn.module import Module
 from . import summary as _summary
 
-try:  # the shared reverse pass of both engines
-    from ..autograd import backprop, op_label
-except ImportError:  # pragma: no cover - until gradengine.autograd lands (temporary)
-    from ._autograd_shim import backprop, op_label
+from ..autograd import backprop, op_label  # the one reverse pass, shared by both engines
 
 __all__ = ["draw", "render", "to_svg", "grad_fill", "Drawing", "GraphvizNotFoundError", "THEMES"]
 

@@ -53,10 +53,7 @@ from .graph import (THEMES, Drawing, GraphvizNotFoundError, Theme, _fill_attrs, 
                     _is_tensor_like, _new_digraph, _norm, _param_names, _pipe, _plain, _record,
                     _record_text, _RANKDIRS, grad_marker)
 
-try:  # the shared reverse pass of both engines
-    from ..autograd import backprop, op_label
-except ImportError:  # pragma: no cover - until gradengine.autograd lands (temporary)
-    from ._autograd_shim import backprop, op_label
+from ..autograd import backprop, op_label  # the one reverse pass, shared by both engines
 
 __all__ = ["replay", "Replay", "Frame"]
 
