@@ -120,7 +120,8 @@ class Theme:
 
 
 THEMES = {
-    "light": Theme("white", "black", "grey35", "grey30", "grey92", "white", "grey45"),
+    # hex colours (not X11 names such as grey30): the replay's player sets them from CSS too
+    "light": Theme("white", "black", "#595959", "#4d4d4d", "#ebebeb", "white", "#737373"),
     "dark": Theme("#1e1e1e", "#e8e8e8", "#b0b0b0", "#a0a0a0", "#3a3a3a", "#2b2b2b", "#9a9a9a"),
 }
 _FONT = "Helvetica"
@@ -600,7 +601,8 @@ class _Renderer:
             if it.period:
                 reps, extra = divmod(len(it.spine), len(it.period))
                 unit = " → ".join(it.period)
-                title = f"×{reps:,} {unit}" + (f" (+{extra} op)" if extra else "") + \
+                unit = f"({unit})" if len(it.period) > 1 else unit
+                title = f"×{reps:,} {unit}" + (f" → {' → '.join(it.period[:extra])}" if extra else "") + \
                     f": chain of {_count(len(it.spine), 'op')}"
                 if len(it.period) > 1 or len(it.members) > len(it.spine):  # a table worth reading
                     rows = self.chain_rows(it, reps)
@@ -645,7 +647,8 @@ class _Renderer:
 
     def chain_rows(self, it: _summary.Item, reps: int) -> list[tuple[str, Optional[float]]]:
         """One row per repetition of a periodic chain, numbered from the input end: the
-        gradient of its output and of the parameters folded into it."""
+        gradient of its output and of the parameters folded into it; then a row for the ops
+        past the last whole repetition (a network's output layer)."""
         eng, p = self.eng, len(it.period)
         folded = set(it.members[len(it.spine):])
         order = list(range(reps))
@@ -657,23 +660,31 @@ class _Renderer:
                 rows.append((f"⋮ {reps - _MAX_ROWS:,} more", None))
                 continue
             end = len(it.spine) - k * p  # the spine is output end first; repetition k from the input
-            nodes = it.spine[end - p:end]
-            m = eng.magnitude(nodes[0])  # the repetition's output
-            parts = [f"{k + 1}:"]
-            if self.shown_grad and m is not None:
-                parts.append(f"{eng.grad_name} {_short(m)}{grad_marker(m)}")
-            for n in nodes:
-                for c in eng.children(n):
-                    if c in folded:
-                        name = eng.name(c) or ("constant" if eng.kind_of(c) == "constant" else "leaf")
-                        cm = eng.magnitude(c) if eng.kind_of(c) != "constant" else None
-                        if eng.kind_of(c) == "constant" and not eng.name(c):
-                            if isinstance(c, Value) or np.size(c.data) == 1:
-                                name = eng.constant_text(c)
-                        parts.append(name if cm is None or not self.shown_grad
-                                     else f"{name} {_short(cm)}{grad_marker(cm)}")
-            rows.append((" ".join(parts), m))
+            rows.append(self.chain_row(f"{k + 1}:", it.spine[end - p:end], folded))
+        extra = len(it.spine) - reps * p
+        if extra:
+            rows.append(self.chain_row(f"then {' → '.join(it.period[:extra])}:", it.spine[:extra], folded))
         return rows
+
+    def chain_row(self, head: str, nodes: list, folded: set) -> tuple[str, Optional[float]]:
+        eng = self.eng
+        m = eng.magnitude(nodes[0])  # the repetition's output
+        parts = [head]
+        if self.shown_grad and m is not None:
+            parts.append(f"output {_short(m)}{grad_marker(m)}")
+        for n in nodes:
+            for c in eng.children(n):
+                if c not in folded:
+                    continue
+                constant = eng.kind_of(c) == "constant" or (isinstance(c, Value) and not eng.name(c))
+                if constant and (isinstance(c, Value) or np.size(c.data) == 1):
+                    parts.append(f"· {eng.name(c) or eng.constant_text(c)}")
+                    continue
+                name = eng.name(c) or "leaf"
+                cm = eng.magnitude(c)
+                parts.append(f"· {name}" if cm is None or not self.shown_grad
+                             else f"· {name} {_short(cm)}{grad_marker(cm)}")
+        return " ".join(parts), m
 
     # -- edges -------------------------------------------------------------------------------
     def edges(self, summ: _summary.Summary) -> None:
