@@ -265,8 +265,11 @@ class _Engine:
         self.computed = False  # were gradients computed (backward() called)?
         self.note = ""
 
-    children = staticmethod(attrgetter("children"))
-    op_of = staticmethod(attrgetter("op"))
+    # The core's Node contract (gradengine.autograd.Node): ``_prev`` is the operand tuple and
+    # ``_op`` the op record, the attributes behind the public ``children`` and ``op``. Read
+    # directly: a million-node graph makes millions of these calls.
+    children = staticmethod(attrgetter("_prev"))
+    op_of = staticmethod(attrgetter("_op"))
 
     @staticmethod
     def is_leaf(n: Any) -> bool:

@@ -189,7 +189,7 @@ def summarise(root: Any, order: list, uses: dict, *, children: Children, op_of: 
             n_other = 0
             for c in kids:
                 if uses[c] == 1 and c not in placed:
-                    o = c.op
+                    o = op_of(c)
                     if o is not None:
                         if o is cur_op:
                             nxt = c
