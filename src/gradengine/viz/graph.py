@@ -275,10 +275,6 @@ class _Engine:
     def is_leaf(n: Any) -> bool:
         return n.op is None
 
-    @staticmethod
-    def op_key(n: Any) -> str:
-        return n.op.name
-
     def grad(self, n: Any) -> Any:
         return self.grads.get(n)
 
@@ -304,10 +300,6 @@ class _ValueEngine(_Engine):
         super().__init__(root, names)
         # After backward() the root's grad is the seed (1.0); before, every grad is 0.
         self.computed = _as_float(root.grad) != 0.0
-
-    @staticmethod
-    def is_leaf(n: Value) -> bool:
-        return n.op is None
 
     def grad(self, n: Value) -> Any:
         return n.grad
@@ -518,7 +510,7 @@ def _graph_label(lines: list[str], legend: bool, grad_name: str, show_grad: bool
     return '<<table border="0" cellborder="0" cellspacing="0" cellpadding="1">' + "".join(rows) + "</table>>"
 
 
-def _shapes_text(kind: str) -> str:
+def _shapes_text() -> str:
     return ("bold box = leaf that gets a gradient (input or parameter), rounded = computed, "
             "dashed = constant (no gradient), ellipse = op; edge numbers = operand order")
 
@@ -773,7 +765,7 @@ def _draw_graph_now(root: Any, eng: _Engine, *, format: str, rankdir: str, show_
     elif show_grad and eng.note:
         lines.append(eng.note)
     dot = _new_digraph(format, rankdir, _graph_label(lines, legend, eng.grad_name, show_grad,
-                                                     _shapes_text(eng.kind), theme), theme)
+                                                     _shapes_text(), theme), theme)
     if summ.folded:  # a summary is a long path: pack it tighter
         dot.graph_attr.update(ranksep="0.3", nodesep="0.15")
     r = _Renderer(eng, dot, rankdir=rankdir, show_data=show_data, show_grad=show_grad, theme=theme,

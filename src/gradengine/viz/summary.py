@@ -6,10 +6,11 @@ million additions cannot be drawn node by node. :func:`summarise` chooses what t
 * **nodes**, drawn one by one, starting at the root and always taking next the node with the
   largest gradient (a priority queue), so the path that carries the largest gradients is the one
   that stays expanded;
-* **chains**: a run of at least ``min_chain`` nodes, each the only consumer of the next, becomes
-  one group ("chain of 999,999 add", "×12 linear → ReLU"). A chain's own leaves (a layer's
-  weight and bias, the constant of ``x * 1.5``) fold into it and are listed per repetition, with
-  their gradient norms;
+* **chains**: a run of at least ``min_chain`` nodes, each the only consumer of the next, whose
+  ops repeat a unit of at most four ("add", or "linear, sigmoid"), becomes one group ("chain of
+  999,999 add", "×12 (linear → sigmoid)"). A chain's own leaves (a layer's weight and bias, the
+  constant of ``x * 1.5``) fold into it and are listed per repetition, with their gradient
+  norms; the leaves at its input end stay drawn;
 * **repeats**: the other inputs of a chain that have the same structure (the 100 per-sample
   terms of a summed loss, the 16 ``w * x`` products of a neuron) become one "×99" group, except
   the one with the largest gradient, which is drawn (and summarised in turn);
@@ -27,8 +28,8 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from itertools import chain as _chain
 from dataclasses import dataclass, field
+from itertools import chain as _chain
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -46,7 +47,7 @@ class Item:
     members: list = field(default_factory=list)  # the nodes folded into a group, top first
     spine: list = field(default_factory=list)  # chain: the chain nodes (without folded leaves)
     period: tuple = ()  # chain: the op names of one repetition, in forward order from the input end
-    instances: int = 0  # repeat: how many subgraphs it stands for
+    instances: int = 0  # repeat: how many subgraphs it stands for; rest: 1 if the budget ran out
     head: Any = None  # repeat: the drawn representative (a node); chain: None
     counts: Counter = field(default_factory=Counter)  # group: nodes per op name ("leaf" for leaves)
 
