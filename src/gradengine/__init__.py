@@ -7,7 +7,7 @@
 """
 from .engine import Value
 from .func import grad, value_and_grad
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .grad_mode import (
     AnomalyError, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
 )
@@ -19,7 +19,7 @@ from .viz import draw
 __version__ = "0.1.0"
 
 __all__ = [
-    "Value", "grad", "value_and_grad", "gradcheck", "GradcheckError",
+    "Value", "grad", "value_and_grad", "gradcheck", "gradgradcheck", "GradcheckError", "func",
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "nn",
     "detect_anomaly", "is_anomaly_enabled", "AnomalyError",
     "Tensor", "concatenate", "stack", "functional", "draw", "optim",

@@ -23,7 +23,7 @@ closures and no reference cycles, so a graph is freed by reference counting.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -41,9 +41,7 @@ class Node:
     """
 
     __slots__ = ()
-
-    def _needs_grad(self) -> bool:  # Tensors that do not require grad are skipped
-        return True
+    _requires_grad = True  # a Tensor's own slot overrides this; every Value takes part
 
 
 class Domain:
@@ -185,31 +183,28 @@ def _index_text(index: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # The reverse pass
 # ---------------------------------------------------------------------------------------------
-def toposort(root: Node) -> Iterator[Node]:
-    """Yield ``root`` and every node it depends on, each only after all of its consumers.
+def toposort(root: Node) -> list[Node]:
+    """``root`` and every node it depends on, each after all of its consumers.
 
-    Iterative (a graph may be a million nodes deep) and deterministic: the consumers of each
-    node are counted first, then a node is yielded once every consumer has been.
+    A depth-first search, iterative (a graph may be a million nodes deep) and deterministic:
+    a node is placed when everything it depends on is, and the reversed placing order puts
+    every consumer before what it consumes. Nodes that need no gradient (Tensors without
+    ``requires_grad``) are left out.
     """
-    counts: dict[Node, int] = {}
-    stack = [root]
+    order, seen, stack = [], set(), [(root, False)]
+    place, visit, push, pop = order.append, seen.add, stack.append, stack.pop
     while stack:
-        for p in stack.pop()._prev:
-            if p in counts:
-                counts[p] += 1
-            elif p._needs_grad():
-                counts[p] = 1
-                stack.append(p)
-    ready = [root]
-    while ready:
-        node = ready.pop()
-        yield node
-        for p in node._prev:
-            n = counts.get(p)
-            if n == 1:
-                ready.append(p)
-            elif n is not None:
-                counts[p] = n - 1
+        node, expanded = pop()
+        if expanded:
+            place(node)
+        elif node not in seen:
+            visit(node)
+            push((node, True))
+            for p in node._prev:
+                if p not in seen and p._requires_grad:
+                    push((p, False))
+    order.reverse()
+    return order
 
 
 def backprop(
@@ -228,13 +223,19 @@ def backprop(
     ``(operand, gradient)`` pairs it sent. Nothing is stored on the nodes.
     """
     grads = {root: seed}
+    get, anomaly = grads.get, GradMode.anomaly
     with set_grad_enabled(create_graph):
         for node in toposort(root):
+            if node._op is None:  # a leaf: its gradient is complete, nothing to send on
+                if watch is not None:
+                    watch(node, grads[node], ())
+                continue
             g = grads[node]
-            sent = () if node._op is None else node._backward(g, create_graph)
+            sent = node._backward(g, create_graph)
             for p, gp in sent:
-                grads[p] = grads[p] + gp if p in grads else gp
-            if GradMode.anomaly:
+                prev = get(p)
+                grads[p] = gp if prev is None else prev + gp
+            if anomaly:
                 _check_backward(node, sent)
             if watch is not None:
                 watch(node, g, sent)
@@ -253,7 +254,7 @@ def forward_sweep(root: Node, tangents: dict[Node, Any]) -> Any:
     at the cost of one extra reverse pass through that op's rules. The tangents are computed
     with the library's ops, so they have history and forward mode nests with everything else.
     """
-    order = list(toposort(root))
+    order = toposort(root)
     tan = dict(tangents)
     for node in reversed(order):
         if node in tan or node._op is None:

@@ -110,9 +110,11 @@ def _raw(x: Any) -> Any:
 
 
 def _node(x: Any) -> Any:
-    """A result for a nested caller: a raw array becomes a constant Tensor (a number stays a
-    number: it combines with Values as a constant)."""
-    return _wrap(x) if isinstance(x, np.ndarray) else x
+    """A result for a nested caller, always a node: a raw constant (a zero gradient, or one
+    that does not depend on the arguments) becomes a constant Value or Tensor."""
+    if isinstance(x, Node):
+        return x
+    return _wrap(x) if isinstance(x, np.ndarray) else Value(x)
 
 
 def _zeros(x: Node) -> Any:

@@ -493,9 +493,6 @@ class Tensor(Node):
         return seed.astype(self._data.dtype, copy=False)
 
     # -- the node protocol of gradengine.autograd ------------------------------------------------
-    def _needs_grad(self) -> bool:
-        return self._requires_grad
-
     def _backward(self, g: Any, create_graph: bool) -> list:
         """The chain rule at this node: the ``(operand, gradient)`` pairs it sends back, each
         summed to its operand's shape (broadcasting undone once, here, for every rule)."""
