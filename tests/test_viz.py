@@ -451,6 +451,12 @@ def test_dark_theme():
     dot = parse_dot(draw(v["total"], theme="dark").source)
     assert dot.graph["bgcolor"] == "#1e1e1e"
     assert draw(v["total"]).source != draw(v["total"], theme="dark").source
+    # healthy gradients are a dark neutral with light text, not a glaring white box
+    total = dot.values[dot.by_label("total")]
+    assert total["fillcolor"] == "#4a4a4a" and total.get("fontcolor", "default") == "default"
+    assert 'fontcolor="#e8e8e8"' in [line for line in draw(v["total"], theme="dark").source.splitlines()
+                                     if line.strip().startswith("node [")][0]  # the default: light
+    assert dot.values[dot.by_label("tax")]["fillcolor"] == grad_fill(650.0)  # same scale
     with pytest.raises(ValueError, match="theme"):
         draw(v["total"], theme="blue")
 

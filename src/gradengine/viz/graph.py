@@ -28,9 +28,9 @@ What the picture encodes (the legend under the graph says it too):
 
 * **Fill colour = gradient magnitude**, on an absolute log scale so two drawings compare. A
   colour-blind-safe blue/orange palette: blue where gradients vanish (below 1e-4, darker every
-  two decades), a pale blue for small ones (1e-4 to 0.01), near-white for the healthy range
-  0.01 to 100, orange from 100 up, darkest from 1e6 (exploding). Colour is never the only cue:
-  the number is printed, with ``▼`` for a vanishing and ``▲`` for an exploding gradient. NaN
+  two decades), a pale blue for small ones (1e-4 to 0.01), near-white (dark grey in the dark
+  theme) for the healthy range 0.01 to 100, orange from 100 up, darkest from 1e6 (exploding).
+  Colour is never the only cue: the number is printed, with ``▼`` for a vanishing and ``▲`` for an exploding gradient. NaN
   and infinite data or gradients are marked ``⚠`` with a thick border.
 * **Shape = kind of node**: bold square box for a leaf that gets a gradient (an input or a
   parameter; parameters show their qualified name, such as ``0.weight``, when you pass
@@ -98,10 +98,9 @@ GraphLike = Union[Value, Module, Any]  # Any: a Tensor
 _GRAD_EDGES = (1e-8, 1e-6, 1e-4, 1e-2, 1e2, 1e4, 1e6)  # bin i holds EDGES[i-1] <= |g| < EDGES[i]
 _GRAD_FILLS = ("#08519c", "#3182bd", "#6baed6", "#c6dbef", "#f7f7f7", "#fdd0a2", "#fd8d3c", "#a63603")
 _GRAD_BIN_TEXT = ("< 1e-8", "1e-8", "1e-6", "1e-4", "0.01", "100", "1e4", ">= 1e6")
-_GRAD_BIN_NAMES = ("vanishing", "vanishing", "vanishing", "small", "healthy", "large", "exploding",
-                   "exploding")
 _DARK_FILLS = frozenset({"#08519c", "#3182bd", "#fd8d3c", "#a63603"})  # white text on these
 _NAN_FILL = "#ffd92f"
+_HEALTHY = _GRAD_FILLS[4]
 VANISHING_BELOW = 1e-4
 EXPLODING_FROM = 1e4
 
@@ -117,12 +116,13 @@ class Theme:
     op_fill: str
     no_grad: str  # fill of a node without gradient (or a zero one)
     group_line: str
+    healthy: str  # fill of the healthy band, 0.01 <= |grad| < 100
 
 
 THEMES = {
     # hex colours (not X11 names such as grey30): the replay's player sets them from CSS too
-    "light": Theme("white", "black", "#595959", "#4d4d4d", "#ebebeb", "white", "#737373"),
-    "dark": Theme("#1e1e1e", "#e8e8e8", "#b0b0b0", "#a0a0a0", "#3a3a3a", "#2b2b2b", "#9a9a9a"),
+    "light": Theme("white", "black", "#595959", "#4d4d4d", "#ebebeb", "white", "#737373", "#f7f7f7"),
+    "dark": Theme("#1e1e1e", "#e8e8e8", "#b0b0b0", "#a0a0a0", "#3a3a3a", "#2b2b2b", "#9a9a9a", "#4a4a4a"),
 }
 _FONT = "Helvetica"
 _RANKDIRS = ("LR", "TB", "RL", "BT")
@@ -167,6 +167,8 @@ def _fill_attrs(magnitude: Optional[float], theme: Theme) -> dict[str, str]:
     fill = grad_fill(magnitude)
     if fill == "white":
         fill, font = theme.no_grad, theme.text
+    elif fill == _HEALTHY:
+        fill, font = theme.healthy, theme.text
     else:
         font = "white" if fill in _DARK_FILLS else "black"
     return {"fillcolor": fill} if font == theme.text else {"fillcolor": fill, "fontcolor": font}
@@ -495,11 +497,13 @@ def _graph_label(lines: list[str], legend: bool, grad_name: str, show_grad: bool
             cells = [f'<td bgcolor="{theme.no_grad}">0 / none</td>']
             for fill, text in zip(_GRAD_FILLS, _GRAD_BIN_TEXT):
                 font = "white" if fill in _DARK_FILLS else "black"
+                if fill == _HEALTHY:
+                    fill, font = theme.healthy, theme.text
                 cells.append(f'<td bgcolor="{fill}"><font color="{font}">{_h(text)}</font></td>')
             cells.append(f'<td bgcolor="{_NAN_FILL}"><font color="black">nan / inf</font></td>')
             rows.append(
                 f'<tr><td align="left">fill colour = {_h(grad_name)}, log scale (each colour from its '
-                f"number up to the next): blue ▼ vanishing below 1e-4, near-white healthy 0.01 to 100, "
+                f"number up to the next): blue ▼ vanishing below 1e-4, neutral = healthy 0.01 to 100, "
                 f"orange ▲ exploding from 1e4, ⚠ nan or inf</td></tr>"
             )
             rows.append(
