@@ -3,18 +3,16 @@ program is installed (CI installs it), so is the SVG it produces."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import random
 import re
 import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import pytest

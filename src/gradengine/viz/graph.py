@@ -70,7 +70,7 @@ import math
 import re
 import warnings
 from operator import attrgetter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -648,7 +648,7 @@ class _Renderer:
         """One row per repetition of a periodic chain, numbered from the input end: the
         gradient of its output and of the parameters folded into it; then a row for the ops
         past the last whole repetition (a network's output layer)."""
-        eng, p = self.eng, len(it.period)
+        p = len(it.period)
         folded = set(it.members[len(it.spine):])
         order = list(range(reps))
         if reps > _MAX_ROWS:

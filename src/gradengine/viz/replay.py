@@ -44,7 +44,6 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import graphviz
 import numpy as np
 
 from ..engine import Value
