@@ -743,6 +743,294 @@ print(f"total gradient norm before clipping {before:.3e}, after {after:.3f}")
 """
         ),
     ],
+    # ------------------------------------------------------------------------------------------
+    "06_curvature": [
+        md(
+            """
+# 6. Curvature: Hessians, Newton's method, forward and reverse mode
+
+The gradient says which way is downhill; the **Hessian** (the matrix of second derivatives)
+says how the slope itself changes: how curved the loss is in every direction. This notebook
+uses the transforms of `gradengine.func`, which take a function and return a new function:
+
+| transform | gives | for `f: R^n -> R^m` |
+|---|---|---|
+| `grad(f)` | the gradient | `m = 1` |
+| `hessian(f)` | the `n x n` matrix of second derivatives | `m = 1` |
+| `hvp(f, (x,), (v,))` | `H @ v` without building `H` | `m = 1` |
+| `jacrev(f)`, `jacfwd(f)` | the `m x n` Jacobian, by reverse or forward mode | any |
+
+Arrays in give arrays out: `f` is written with `Tensor` methods, and the transforms call it on
+fresh `Tensor`s made from the arrays you pass.
+"""
+        ),
+        code(
+            """
+import time
+import numpy as np
+import matplotlib.pyplot as plt
+import gradengine.functional as F
+from gradengine import Tensor
+from gradengine.func import grad, hessian, hvp, jacfwd, jacrev
+
+def rosenbrock(x):
+    \"\"\"The banana-shaped valley: minimum 0 at (1, 1).\"\"\"
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+x0 = np.array([-1.2, 1.0])          # the classic starting point
+print("f(x0)   =", rosenbrock(x0))  # plain NumPy works too: no Tensor needed to evaluate
+print("grad    =", grad(rosenbrock)(x0))
+print("hessian =\\n", hessian(rosenbrock)(x0))
+"""
+        ),
+        md(
+            """
+## Newton's method against gradient descent
+
+**Gradient descent** steps against the gradient: `x <- x - lr * grad f(x)`. **Newton's method**
+fits the quadratic `f(x + d) ~ f(x) + g.d + d.H.d / 2` and jumps to its minimum,
+`d = -H^{-1} g` (we solve `H d = -g` rather than inverting `H`). On a quadratic that is exact in
+one step; near a minimum the number of correct digits roughly doubles every step.
+
+The Rosenbrock valley is hard for gradient descent: across the valley it is very steep, along
+it almost flat. A step size large enough to make progress along the floor makes it bounce from
+wall to wall and diverge, so the learning rate is limited by the *largest* curvature while
+progress is limited by the *smallest*.
+"""
+        ),
+        code(
+            """
+g, H = grad(rosenbrock), hessian(rosenbrock)
+
+def newton(x, steps=8):
+    path = [x]
+    for _ in range(steps):
+        x = x - np.linalg.solve(H(x), g(x))
+        path.append(x)
+    return np.array(path)
+
+def gradient_descent(x, lr=1e-3, steps=2000):
+    path = [x]
+    for _ in range(steps):
+        x = x - lr * g(x)
+        path.append(x)
+    return np.array(path)
+
+t0 = time.perf_counter(); newton_path = newton(x0); t_newton = time.perf_counter() - t0
+t0 = time.perf_counter(); gd_path = gradient_descent(x0); t_gd = time.perf_counter() - t0
+newton_loss = rosenbrock(newton_path.T)   # f works on a (2, steps) array: one value per point
+gd_loss = rosenbrock(gd_path.T)
+print(f"Newton, {len(newton_path) - 1:4} steps ({t_newton * 1e3:5.0f} ms): x = {newton_path[-1]}, f = {newton_loss[-1]:.1e}")
+print(f"GD,     {len(gd_path) - 1:4} steps ({t_gd * 1e3:5.0f} ms): x = {gd_path[-1]}, f = {gd_loss[-1]:.1e}")
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+X, Y = np.meshgrid(np.linspace(-2, 2, 300), np.linspace(-3.5, 3, 300))
+ax1.contour(X, Y, rosenbrock(np.stack([X, Y])), levels=np.logspace(-1, 3.5, 15), cmap="viridis", linewidths=0.8)
+ax1.plot(*gd_path.T, ".-", ms=2, lw=0.8, color="tab:orange", label=f"gradient descent, lr 1e-3 ({len(gd_path) - 1} steps)")
+ax1.plot(*newton_path.T, "o-", color="tab:red", label=f"Newton ({len(newton_path) - 1} steps)")
+ax1.plot(1, 1, "k*", ms=14, label="minimum (1, 1)")
+ax1.set_xlabel("x[0]"); ax1.set_ylabel("x[1]"); ax1.set_title("paths on the Rosenbrock function"); ax1.legend(loc="upper center", fontsize=9)
+ax2.semilogy(gd_loss, color="tab:orange", label="gradient descent")
+ax2.semilogy(np.where(newton_loss > 0, newton_loss, np.nan), "o-", color="tab:red", label="Newton (then f = 0 exactly)")
+ax2.set_xscale("symlog", linthresh=10)
+ax2.set_xlabel("iteration (linear to 10, then log scale)"); ax2.set_ylabel("f(x)  (log scale)"); ax2.set_title("loss per iteration"); ax2.legend()
+plt.tight_layout(); plt.show()
+"""
+        ),
+        md(
+            """
+Newton reaches the minimum in a handful of steps, then the loss falls to exactly zero in
+floating point, while gradient descent is still crawling along the valley floor after 2000
+steps. Newton's method is not a descent method, though: its second step jumps far out of the
+valley and *raises* the loss, because the quadratic model is only trusted locally (practical
+versions add a line search or a trust region). The Hessian at the minimum tells why: its eigenvalues
+are the curvatures along its eigenvectors, and their ratio (the *condition number*) is the
+number of small steps gradient descent needs for every unit of progress.
+"""
+        ),
+        code(
+            """
+curvatures = np.linalg.eigvalsh(H(np.ones(2)))   # eigvalsh: eigenvalues of a symmetric matrix
+print("eigenvalues of the Hessian at (1, 1):", curvatures)
+print(f"condition number {curvatures[-1] / curvatures[0]:.0f}; gradient descent is stable only for lr < 2 / {curvatures[-1]:.0f} = {2 / curvatures[-1]:.4f}")
+"""
+        ),
+        md(
+            """
+Newton's method has two costs that keep it out of deep learning: for `n` parameters the Hessian
+has `n^2` entries and solving with it takes `~n^3` operations, and where `H` has negative
+eigenvalues the Newton step heads for a saddle point or a maximum as happily as for a minimum.
+What do the eigenvalues of a neural network's Hessian look like?
+
+## The Hessian spectrum of a tiny MLP
+
+`hessian` differentiates with respect to one array, so we write the network as a function of
+**one flat parameter vector** `w` and cut it into `W1, b1, W2, b2` with slices and `reshape`
+(both are ops with derivative rules, so second derivatives flow through them). A 2-8-3 tanh
+network on three Gaussian blobs has 51 parameters: its Hessian is a 51 x 51 matrix.
+"""
+        ),
+        code(
+            """
+rng = np.random.default_rng(0)
+labels = np.repeat(np.arange(3), 30)
+points = np.array([[0.0, 1.5], [-1.3, -0.75], [1.3, -0.75]])[labels] + rng.normal(0, 0.6, (90, 2))
+
+SHAPES = [(8, 2), (8,), (3, 8), (3,)]                # W1, b1, W2, b2
+SIZES = [int(np.prod(s)) for s in SHAPES]
+
+def unflatten(w):
+    parts, start = [], 0
+    for shape, size in zip(SHAPES, SIZES):
+        parts.append(w[start:start + size].reshape(shape))
+        start += size
+    return parts
+
+def loss(w):
+    W1, b1, W2, b2 = unflatten(w)
+    hidden = (points @ W1.T + b1).tanh()
+    return F.cross_entropy(hidden @ W2.T + b2, labels)
+
+w_init = np.concatenate([rng.normal(0, 1 / np.sqrt(2), 16), np.zeros(8), rng.normal(0, 1 / np.sqrt(8), 24), np.zeros(3)])
+print(f"{w_init.size} parameters, loss at init {loss(Tensor(w_init)).item():.3f}")
+
+t0 = time.perf_counter()
+H_init = hessian(loss)(w_init)
+print(f"hessian: shape {H_init.shape}, {time.perf_counter() - t0:.2f} s, symmetric to {np.abs(H_init - H_init.T).max():.0e}")
+
+w = w_init.copy()                                    # train: 300 steps of full-batch gradient descent
+grad_loss = grad(loss)
+for _ in range(300):
+    w = w - 0.5 * grad_loss(w)
+H_trained = hessian(loss)(w)
+print(f"loss after training {loss(Tensor(w)).item():.4f}")
+
+spectra = {"at initialisation": np.linalg.eigvalsh(H_init), "after training": np.linalg.eigvalsh(H_trained)}
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+bins = np.histogram_bin_edges(np.concatenate(list(spectra.values())), bins=40)   # the same bins for both
+for (name, ev), color in zip(spectra.items(), ["tab:blue", "tab:green"]):
+    ax1.hist(ev, bins=bins, alpha=0.6, color=color, label=name)
+    ax2.plot(ev, "o-", ms=3, color=color, label=name)
+    print(f"{name:18}: largest {ev[-1]:7.4f}, smallest {ev[0]:8.4f}, {np.sum(ev < -1e-6):2} negative, "
+          f"{np.sum(np.abs(ev) < 1e-3):2} with |eigenvalue| < 1e-3")
+ax1.set_xlabel("eigenvalue"); ax1.set_ylabel("count"); ax1.set_title("Hessian eigenvalues (histogram)"); ax1.legend()
+ax2.axhline(0, color="gray", lw=0.5); ax2.set_yscale("symlog", linthresh=1e-3)
+ax2.set_xlabel("index (sorted)"); ax2.set_ylabel("eigenvalue (symlog scale)"); ax2.set_title("sorted eigenvalues"); ax2.legend()
+plt.tight_layout(); plt.show()
+"""
+        ),
+        md(
+            """
+At initialisation the loss surface is curved both up and down: many eigenvalues are negative,
+so a pure Newton step would be pulled towards a saddle. After training the spectrum has the
+shape reported for large networks: a *bulk* of eigenvalues near zero (directions in which the
+loss barely changes: the network has more parameters than the data pins down), a few large
+*outliers* (the steep directions, which set the largest stable learning rate `2 / lambda_max`),
+and some small negative ones left.
+
+## Hessian-vector products
+
+For a real network `n` is millions and the Hessian cannot even be stored. But most uses of
+curvature need only products `H @ v`: power iteration for the largest eigenvalue, conjugate
+gradients for a Newton step, sharpness measures. `hvp` computes `H @ v` **reverse-over-reverse**:
+it records the gradient as a graph, takes its dot product with `v`, and differentiates that
+once more (`grad(w -> grad(loss)(w) . v)`), at the cost of a few gradients whatever `n` is
+(about 3x one gradient on the MNIST MLP: `benchmarks/bench_hvp.py`).
+"""
+        ),
+        code(
+            """
+v = rng.normal(size=w.size)
+value, (Hv,) = hvp(loss, (w,), (v,))               # (f(w), (H @ v,)): one entry per primal
+print(f"loss {value:.4f}; |hvp - hessian @ v| = {np.abs(Hv - H_trained @ v).max():.1e}  (|H v| = {np.linalg.norm(Hv):.3f})")
+
+t0 = time.perf_counter(); hvp(loss, (w,), (v,)); t_hvp = time.perf_counter() - t0
+t0 = time.perf_counter(); hessian(loss)(w); t_hess = time.perf_counter() - t0
+print(f"one hvp {t_hvp * 1e3:.1f} ms, the full Hessian {t_hess * 1e3:.0f} ms")
+
+# Power iteration with hvp alone: the largest eigenvalue without ever forming H.
+u = v / np.linalg.norm(v)
+for _ in range(50):
+    Hu = hvp(loss, (w,), (u,))[1][0]
+    u = Hu / np.linalg.norm(Hu)
+print(f"largest eigenvalue: power iteration with hvp {u @ hvp(loss, (w,), (u,))[1][0]:.6f}, "
+      f"eigvalsh {spectra['after training'][-1]:.6f}")
+"""
+        ),
+        md(
+            """
+## Forward mode vs reverse mode
+
+Reverse mode (`vjp`, the backward pass) pulls one *cotangent* `u` back through the graph and
+returns one **row** combination `u^T J` of the Jacobian per pass. Forward mode (`jvp`) pushes
+one *tangent* `v` forward alongside the computation and returns one **column** combination
+`J v` per pass. So for `f: R^n -> R^m`:
+
+* `jacrev` needs `m` backward passes (one per output),
+* `jacfwd` needs `n` forward passes (one per input).
+
+A loss is *wide* (`n` = all the weights, `m = 1`): reverse mode, which is why deep learning
+runs on backpropagation. A *tall* function (few inputs, many outputs, say a curve traced by
+one parameter) is cheaper in forward mode. Below, `f(x) = tanh(A x)` with `A` of shape `m x n`.
+"""
+        ),
+        code(
+            """
+def best_time(fn, repeats=3):
+    fn()                                  # warm up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn(); times.append(time.perf_counter() - t0)
+    return min(times)
+
+def jacobian_times(n, m):
+    A = rng.normal(size=(m, n)) / np.sqrt(n)
+    f = lambda x: (A @ x).tanh()
+    x = rng.normal(size=n)
+    assert np.allclose(jacfwd(f)(x), jacrev(f)(x))     # the same Jacobian either way
+    return best_time(lambda: jacfwd(f)(x)), best_time(lambda: jacrev(f)(x))
+
+sizes = [2, 8, 32, 128]
+wide = np.array([jacobian_times(n, 4) for n in sizes])   # n inputs -> 4 outputs
+tall = np.array([jacobian_times(4, m) for m in sizes])   # 4 inputs -> m outputs
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+for ax, times, xlabel, title in [(ax1, wide, "n (inputs)", "wide: f: R^n -> R^4"),
+                                 (ax2, tall, "m (outputs)", "tall: f: R^4 -> R^m")]:
+    ax.loglog(sizes, times[:, 0] * 1e3, "o-", label="jacfwd (forward mode)")
+    ax.loglog(sizes, times[:, 1] * 1e3, "s-", label="jacrev (reverse mode)")
+    ax.set_xlabel(xlabel); ax.set_title(title); ax.legend()
+ax1.set_ylabel("milliseconds (best of 3)")
+plt.tight_layout(); plt.show()
+for n, (tf, tr) in zip(sizes, wide):
+    print(f"wide n={n:4}, m=4: jacfwd {tf * 1e3:6.2f} ms  jacrev {tr * 1e3:6.2f} ms")
+for m, (tf, tr) in zip(sizes, tall):
+    print(f"tall n=4, m={m:4}: jacfwd {tf * 1e3:6.2f} ms  jacrev {tr * 1e3:6.2f} ms")
+"""
+        ),
+        md(
+            """
+Each mode's cost grows with its own dimension and is flat in the other. The constant factors
+differ too: here `jacfwd` calls `f` again for every column and `matmul`'s forward-mode rule
+is derived from its reverse rule (the double-vjp trick), while `jacrev` runs `f` once and then
+one cheap backward pass per row; `torch.func` batches the passes with `vmap`. What carries over
+to any library is the scaling.
+
+The two modes also combine: `hessian(f)` is `jacfwd(jacrev(f))`. The gradient `jacrev(f)` maps
+`R^n -> R^n` (square), and forward-over-reverse is what `torch.func.hessian` does too.
+
+## Summary
+
+* The Hessian is the Jacobian of the gradient: `hessian(f) == jacfwd(jacrev(f))`.
+* Newton's method uses it to take curvature-aware steps: a few steps where gradient descent
+  needs thousands, at `O(n^3)` per step and only where `H` is positive definite.
+* A network's Hessian spectrum (`np.linalg.eigvalsh`) is mostly near zero with a few large
+  outliers; its largest eigenvalue limits the learning rate.
+* `hvp` gives `H @ v` for a few gradients' cost: curvature at any scale.
+* Reverse mode costs one pass per output, forward mode one pass per input.
+"""
+        ),
+    ],
 }
 
 
