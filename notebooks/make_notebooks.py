@@ -49,16 +49,18 @@ NOTEBOOKS = {
 # 1. Expressions and their graphs
 
 Every `Value` remembers the op that made it and its operands. `draw()` shows that graph; after
-`backward()` it shows every gradient too. This notebook walks the chain rule node by node.
+`backward()` it shows every gradient too. `replay()` shows the backward pass itself, node by
+node, with the chain rule written out in numbers.
 """
         ),
         code(
             """
 from gradengine import Value, draw
+from gradengine.viz import replay
 a, b = Value(2.0, label="a"), Value(-3.0, label="b")
 c = a * b; c.label = "c"
 d = c + a ** 2; d.label = "d"
-draw(d)      # before backward(): every grad is 0
+draw(d)      # before backward(): the graph says no gradient has been computed yet
 """
         ),
         md(
@@ -98,10 +100,56 @@ for name in ["add", "mul", "powc", "tanh", "exp"]:
         ),
         md(
             """
+## Watch backpropagation happen: a neuron
+
+micrograd's classic neuron: `o = tanh(x1*w1 + x2*w2 + b)`. `replay(o)` runs the backward pass
+and records it: one frame before the pass, then one per node, in the order the pass processes
+them. Below is the player: **step** through it, **play** it, drag the slider; hover or click a
+node for its whole chain-rule sum. (In a notebook viewer that runs no JavaScript, such as
+GitHub's, you see the final picture and every step as text.)
+"""
+        ),
+        code(
+            """
+x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+b = Value(6.8813735870195432, label="b")
+x1w1 = x1 * w1; x1w1.label = "x1*w1"
+x2w2 = x2 * w2; x2w2.label = "x2*w2"
+n = x1w1 + x2w2 + b; n.label = "n"
+o = n.tanh(); o.label = "o"
+r = replay(o)        # records the pass, then leaves .grad exactly as o.backward() would
+print(f"{len(r)} frames; o = {o.data:.4f}, do/dn = 1 - o^2 = {1 - o.data ** 2:.4f}")
+print(f"do/dw1 = {w1.grad:.4f}, do/dx1 = {x1.grad:.4f}, do/dw2 = {w2.grad:.4f} (x2 = 0)")
+r
+"""
+        ),
+        md(
+            """
+Each frame is also a picture of its own, and its numbers are there to read: `r[k]` is frame
+`k` as a graph (coloured nodes have their final gradient, the thick border is the node being
+processed, dashed nodes hold a partial sum, the edges carry the local derivatives), and
+`r.frames[k].explanation` is its chain rule.
+"""
+        ),
+        code(
+            """
+k = next(f.step for f in r.frames if f.active == "x1*w1")
+print(r.frames[k].explanation)
+r[k]
+"""
+        ),
+        md(
+            """
+`r.save("neuron_backprop.html")` writes the same player as one self-contained HTML file (no
+server, no network): open it in any browser.
+
 ## The shop example
 
 Two apples at 100 each and three oranges at 150 each, with 10% tax: `(2*100 + 3*150) * 1.1 = 715`.
-How much does the total change per unit change of each input?
+How much does the total change per unit change of each input? Replay it: the total's
+gradient 1 flows back through `*` (times the tax, 1.1) and `+` (unchanged) to each price and
+count.
 """
         ),
         code(
@@ -113,34 +161,23 @@ apples = apple * n_apple; apples.label = "apples"
 oranges = orange * n_orange; oranges.label = "oranges"
 subtotal = apples + oranges; subtotal.label = "subtotal"
 total = subtotal * tax; total.label = "total"
-total.backward()
+shop = replay(total)
 print(f"total = {total.data:.1f}")
 for v in (apple, n_apple, orange, n_orange, tax):
     print(f"d total / d {v.label:13} = {v.grad:8.2f}")
-draw(total)
+shop
 """
         ),
         md(
             """
 The price of one apple moves the total by `2 * 1.1 = 2.2`, the number of apples by
-`100 * 1.1 = 110`, and the tax by the subtotal, `650`.
-
-## A neuron with tanh
-
-micrograd's classic neuron: `o = tanh(x1*w1 + x2*w2 + b)`.
+`100 * 1.1 = 110`, and the tax by the subtotal, `650`. The last frame is what `draw()` shows
+after `backward()`:
 """
         ),
         code(
             """
-x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-b = Value(6.8813735870195432, label="b")
-n = x1 * w1 + x2 * w2 + b; n.label = "n"
-o = n.tanh(); o.label = "o"
-o.backward()
-print(f"o = {o.data:.4f}, do/dn = 1 - o^2 = {1 - o.data ** 2:.4f}")
-print(f"do/dw1 = {w1.grad:.4f}, do/dx1 = {x1.grad:.4f}, do/dw2 = {w2.grad:.4f} (x2 = 0)")
-draw(o)
+draw(total)
 """
         ),
         md(
@@ -363,14 +400,19 @@ draw(loss)       # a tensor graph: shapes, dtypes and gradient norms instead of 
 
 A new function is only trusted once its gradient is checked — at many random points, not at
 one. `gradengine.testing` ships the hypothesis strategies and helpers gradengine's own tests
-use, so you can test your code the same way.
+use, so you can test your code the same way: scalar functions with `finite_floats` and
+`check_gradients`, tensor code with `shapes`, `arrays`, `away_from_zero`, `broadcast_pair`,
+`axis_args` and `check_vs_torch` (PyTorch float64 as the oracle), and `SMOOTH`, which says
+where each op of the table is differentiable.
 """
         ),
         code(
             """
 import math
+import numpy as np
+import matplotlib.pyplot as plt
 from hypothesis import given, settings, strategies as st
-from gradengine import Value, gradcheck, grad, GradcheckError
+from gradengine import Value, gradcheck, grad, GradcheckError, draw
 from gradengine.testing import finite_floats, check_gradients, expressions, evaluate, is_smooth_at
 
 def softplus(x):
@@ -379,6 +421,33 @@ def softplus(x):
 
 print(softplus(Value(2.0)).data, math.log1p(math.exp(2.0)))
 print(gradcheck(softplus, 2.0), gradcheck(softplus, -3.0))
+"""
+        ),
+        md(
+            """
+What is being tested: the function's graph (every op is one node), and its derivative from
+backpropagation next to the central-difference estimate. They coincide, except at the kink of
+`relu`/`abs` at 0, where no derivative exists — which is why the tests below stay away from it.
+"""
+        ),
+        code(
+            """
+x = Value(2.0, label="x")
+y = softplus(x); y.label = "softplus(x)"
+y.backward()
+display(draw(y))
+
+xs = np.linspace(-6, 6, 241)
+analytic = [grad(softplus)(float(v)) for v in xs]
+h = 1e-6
+numeric = [(softplus(Value(v + h)).data - softplus(Value(v - h)).data) / (2 * h) for v in xs]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+ax1.plot(xs, analytic, label="backprop")
+ax1.plot(xs[::12], numeric[::12], "o", mfc="none", label="central differences")
+ax1.set_title("d softplus / dx"); ax1.set_xlabel("x"); ax1.legend()
+ax2.semilogy(xs, np.abs(np.subtract(analytic, numeric)) + 1e-17)
+ax2.set_title("|backprop - finite differences|"); ax2.set_xlabel("x")
+plt.tight_layout(); plt.show()
 """
         ),
         md("Now at a hundred random points (kinks of `relu`/`abs` at 0 excluded):"),
@@ -419,11 +488,29 @@ except GradcheckError as e:
         ),
         md(
             """
+## Where is an op smooth? `SMOOTH`
+
+Central differences only mean something where the function is differentiable and well
+conditioned. `SMOOTH[name](a, b)` answers that for every op of the table (generated from each
+op's record), so a test can stay inside the region or `assume()` it:
+"""
+        ),
+        code(
+            """
+from gradengine.testing import SMOOTH
+for name, point in [("log", (0.5,)), ("log", (-1.0,)), ("sqrt", (0.0,)), ("relu", (0.0,)),
+                    ("relu", (2.0,)), ("div", (1.0, 0.0)), ("div", (1.0, 2.0))]:
+    print(f"SMOOTH[{name!r}]{point} = {SMOOTH[name](*point)}")
+print(len(SMOOTH), "ops:", ", ".join(SMOOTH))
+"""
+        ),
+        md(
+            """
 ## Random expressions
 
 `expressions()` draws random expression trees over the whole op table; `evaluate` computes one
 on Values (or on PyTorch tensors, for an oracle). Each tree is checked where every op in it is
-smooth:
+smooth (`is_smooth_at` applies `SMOOTH` to every node of the built graph):
 """
         ),
         code(
@@ -441,6 +528,77 @@ def test_random_expressions(tree, x, y):
 
 test_random_expressions()
 print(len(checked), "random expressions checked; one of them:", checked[-1])
+"""
+        ),
+        md(
+            """
+## Tensor code, against PyTorch
+
+For the tensor engine the strategies draw float64 arrays: `shapes()` (small, so finite
+differences stay fast), `arrays(shape)`, `away_from_zero(shape)` for ops with a kink or a
+pole at 0, `broadcast_pair()` for two arrays whose shapes broadcast together in either
+direction, and `axis_args(ndim)` for a reduction's `(axis, keepdims)`. `check_vs_torch(fn,
+torch_fn, *arrays)` compares the output and every input's vector-Jacobian product with PyTorch
+in float64 (importing it warms PyTorch up, so its first call is not slowed by PyTorch's
+start-up). The tests below lift hypothesis' per-example deadline, as gradengine's own test
+suite does on its shared CI machines: a loaded machine can make any example slow.
+
+Here is a function of our own, a "log-cosh" loss with a broadcast scale, tested on random
+shapes, broadcasting pairs and reduction axes:
+"""
+        ),
+        code(
+            """
+from gradengine import Tensor
+from gradengine.testing import shapes, arrays, away_from_zero, broadcast_pair, axis_args, check_vs_torch
+
+def log_cosh(x, scale, axis=None, keepdims=False):
+    # log(cosh(x * scale)) = |z| + log(1 + e^{-2|z|}) - log 2, stable for large |z|
+    z = x * scale
+    return (abs(z) + (1 + (-2 * abs(z)).exp()).log() - math.log(2)).mean(axis=axis, keepdims=keepdims)
+
+def torch_log_cosh(x, scale, axis=None, keepdims=False):
+    import torch
+    z = x * scale
+    dims = tuple(range(z.dim())) if axis is None else axis
+    return torch.log(torch.cosh(z)).mean(dim=dims, keepdim=keepdims)
+
+examples = []
+
+@settings(max_examples=100, deadline=None)
+@given(broadcast_pair(lo=-2, hi=2))
+def test_log_cosh_broadcasting(pair):
+    x, scale = pair
+    check_vs_torch(log_cosh, torch_log_cosh, x, scale, rtol=1e-7, atol=1e-9)
+    examples.append((x.shape, scale.shape))
+
+@settings(max_examples=100, deadline=None)
+@given(shapes(min_dims=1).flatmap(lambda s: st.tuples(away_from_zero(s), st.just(s))), st.data())
+def test_log_cosh_reductions(xs, data):
+    x, shape = xs
+    axis, keepdims = data.draw(axis_args(len(shape)))
+    scale = data.draw(arrays(()))
+    check_vs_torch(lambda a, b: log_cosh(a, b, axis, keepdims),
+                   lambda a, b: torch_log_cosh(a, b, axis, keepdims), x, scale)
+
+test_log_cosh_broadcasting()
+test_log_cosh_reductions()
+print(len(examples), "broadcasting pairs checked against PyTorch float64, e.g.", examples[:4])
+"""
+        ),
+        md(
+            """
+And the graph of one of them, as a tensor graph: shapes, dtypes, and the gradient norm of
+every intermediate tensor (`draw` runs its own backward pass to collect them):
+"""
+        ),
+        code(
+            """
+x = Tensor(np.linspace(-2, 2, 6).reshape(2, 3), requires_grad=True, name="x")
+scale = Tensor(np.array([0.5, 1.0, 2.0]), requires_grad=True, name="scale")
+loss = log_cosh(x, scale); loss.name = "loss"
+loss.backward()
+draw(loss)
 """
         ),
     ],
@@ -476,7 +634,7 @@ def grad_norms(model, x):
     model(x).sum().backward()
     return [float(np.linalg.norm(m.weight.grad)) for m in model if isinstance(m, nn.Linear)][:-1]
 
-x = Tensor(np.random.default_rng(1).normal(size=(64, 32)).astype(np.float32))
+x = Tensor(np.random.default_rng(1).normal(size=(64, 32)).astype(np.float32), name="x")
 curves = {
     "sigmoid": grad_norms(deep_net(nn.Sigmoid), x),
     "ReLU (He-like scale)": grad_norms(deep_net(nn.ReLU, scale=np.sqrt(2)), x),
@@ -492,10 +650,42 @@ for name, norms in curves.items():
         ),
         md(
             """
-## The same story in the graph
+## The deep network as one picture
 
-Colour encodes gradient magnitude on an absolute log scale (the legend says how). A chain of
-sigmoids turns blue towards the input; a chain of ReLUs keeps its gradient.
+Drawn node by node, a 12-layer network is a long row of boxes. `draw(loss, summarise=True)`
+folds the repeated `linear → sigmoid` structure into one box with **one row per layer**: the
+gradient norm of the layer's output and of its weight and bias (named by `params=model`),
+coloured on the same absolute scale (blue ▼ vanishing below 1e-4, orange ▲ exploding from
+1e4). The layers closest to the input are at the top of the table, the output layer and the
+input `x` stay drawn beside it.
+"""
+        ),
+        code(
+            """
+sigmoid_net = deep_net(nn.Sigmoid)
+loss = sigmoid_net(x).sum(); loss.name = "loss"
+sigmoid_net.zero_grad()
+loss.backward()
+draw(loss, summarise=True, params=sigmoid_net)
+"""
+        ),
+        md("With ReLU and He-like initial weights the rows stay in the healthy band:"),
+        code(
+            """
+relu_net = deep_net(nn.ReLU, scale=np.sqrt(2))
+loss = relu_net(x).sum(); loss.name = "loss"
+relu_net.zero_grad()
+loss.backward()
+draw(loss, summarise=True, params=relu_net)
+"""
+        ),
+        md(
+            """
+## The same story, one scalar at a time
+
+Colour encodes gradient magnitude on an absolute log scale (the legend says how), and the
+number is printed beside it. A chain of sigmoids turns blue towards the input; a chain of ReLUs
+keeps its gradient.
 """
         ),
         code(
@@ -519,6 +709,19 @@ draw(out, rankdir="LR")
 out, x_relu = chain("relu")
 print("d out / dx through 8 ReLUs:", x_relu.grad)
 draw(out, rankdir="LR")
+"""
+        ),
+        md(
+            """
+A thousand sigmoids are summarised the same way, whatever the length: the chain becomes one
+box that says how many repetitions it holds and how the gradient falls from the output end to
+the input end.
+"""
+        ),
+        code(
+            """
+out, x_long = chain("sigmoid", n=1000)
+draw(out)
 """
         ),
         md(
