@@ -95,6 +95,12 @@ class Value(Node):
     def is_leaf(self) -> bool:
         return self._op is None
 
+    @property
+    def requires_grad(self) -> bool:
+        """False only for the constants a number becomes inside an expression (the ``0.01``
+        of ``0.01 * x``); every other Value takes part in differentiation. Read-only."""
+        return self._params is not _CONSTANT
+
     def detach(self) -> "Value":
         """A new leaf with the same data and no history: gradients do not flow through it."""
         return Value(self.data, label=self.label)
@@ -197,7 +203,7 @@ class Value(Node):
         """Apply ``op`` to Values and numbers (numbers become constants): used by ``op(...)``."""
         if op.scalar is None:
             raise TypeError(f"op {op.name!r} works on Tensors, not on Values")
-        prev = tuple(a if a.__class__ is Value else Value(_check_real(a, op.name)) for a in args)
+        prev = tuple(a if a.__class__ is Value else _lift(_check_real(a, op.name)) for a in args)
         a, b = prev if len(prev) == 2 else (prev[0], None)
         return _node(op, op.scalar(*[p.data for p in prev], *params), a, b, tuple(params))
 
@@ -223,6 +229,7 @@ def _node(op: Op, data: float, a: Value, b: Optional[Value] = None, params: tupl
 
 
 _NO_GRAD = ("no_grad",)  # the params of a node made with recording off: it has no graph
+_CONSTANT = ("constant",)  # the params of a number lifted into an expression
 
 
 def _as_value(x: Union[Value, float]) -> Value:
@@ -235,7 +242,11 @@ def _data(x: Union[Value, float]) -> float:
 
 def _lift(x: object) -> Optional[Value]:
     """A Python/NumPy real number as a constant leaf; None for anything else."""
-    return Value(x) if isinstance(x, Real) else None
+    if not isinstance(x, Real):
+        return None
+    c = Value(x)
+    c._params = _CONSTANT
+    return c
 
 
 # ---------------------------------------------------------------------------------------------
