@@ -28,9 +28,9 @@ training goes on shows here), the NumPy matmul-only time of the same shapes (the
 of one forward+backward per batch: the floor for an engine built on NumPy's BLAS) with
 gradengine's ratio to it, and the float32 subnormals in Adam's ``exp_avg``.
 
-Also printed: the forward+backward time without the optimizer step (the engine alone; the
-optimizers differ: gradengine's Adam updates one flat buffer, the NumPy baseline updates each
-parameter, PyTorch uses its default), the last-batch losses (the engines compute the same
+Also printed (fresh-epoch mode): the forward+backward time without the optimizer step (the
+engine alone; the optimizers differ: the NumPy baseline's Adam allocates temporaries, PyTorch
+uses its default), the last-batch losses (the engines compute the same
 thing, so they should be close), and the peak RSS after every epoch (flat: no leak).
 """
 
