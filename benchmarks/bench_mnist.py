@@ -16,10 +16,21 @@ is imported, unless already set in the environment).
     python benchmarks/bench_mnist.py                       # batch sizes 32,128,512, 5 rounds
     python benchmarks/bench_mnist.py --limit 6000 --rounds 3  # quick
     python benchmarks/bench_mnist.py --full                # also: 10 epochs, test accuracy
+    python benchmarks/bench_mnist.py --steady              # steady state: 10 epochs per engine
+    python benchmarks/bench_mnist.py --steady --quick      # smoke run (seconds)
 
-Also printed: the forward+backward time without the optimizer step (the engine alone; the
-optimizers differ: gradengine's Adam updates one flat buffer, the NumPy baseline updates each
-parameter, PyTorch uses its default), the last-batch losses (the engines compute the same
+``--steady`` is the measurement of training as it goes on, not of fresh epochs: gradengine and
+PyTorch (``Adam(fused=True)``) each train one model for ``--epochs`` epochs, the epochs
+interleaved between the engines (who goes first alternates), every epoch timed, and the
+optimizer step timed inside the loop. Per batch size it prints every epoch, the median of
+epochs 2..N and its ratio gradengine/torch, epoch N / epoch 2 for each engine (a slowdown as
+training goes on shows here), the NumPy matmul-only time of the same shapes (the eight matmuls
+of one forward+backward per batch: the floor for an engine built on NumPy's BLAS) with
+gradengine's ratio to it, and the float32 subnormals in Adam's ``exp_avg``.
+
+Also printed (fresh-epoch mode): the forward+backward time without the optimizer step (the
+engine alone; the optimizers differ: the NumPy baseline's Adam allocates temporaries, PyTorch
+uses its default), the last-batch losses (the engines compute the same
 thing, so they should be close), and the peak RSS after every epoch (flat: no leak).
 """
 
@@ -47,8 +58,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engines", default="gradengine,torch,numpy", help="comma-separated subset to run")
     p.add_argument("--full", action="store_true", help="also train gradengine for --epochs epochs and report test accuracy")
-    p.add_argument("--epochs", type=int, default=10, help="epochs of the --full accuracy run")
-    return p.parse_args(argv)
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the --steady run and of the --full accuracy run")
+    p.add_argument("--steady", action="store_true", help="steady-state mode: both engines train --epochs epochs, interleaved")
+    p.add_argument("--quick", action="store_true", help="smoke run: 1000 images, 2 rounds, 3 epochs, batch 32 and 128")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.limit = min(args.limit or 1000, 1000)
+        args.rounds, args.epochs = min(args.rounds, 2), min(args.epochs, 3)
+        if args.batch_sizes == p.get_default("batch_sizes"):
+            args.batch_sizes = "32,128"
+    return args
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
@@ -61,6 +80,9 @@ import numpy as np  # noqa: E402  (after the thread settings)
 import gradengine.functional as F  # noqa: E402
 from gradengine import cli, optim  # noqa: E402
 from gradengine.data import DataLoader, load_mnist  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import print_machine_header  # noqa: E402
 
 SIZES = [(784, 128), (128, 64), (64, 10)]
 LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8
@@ -79,18 +101,28 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> DataLoa
 # The three engines. Each ``setup_*`` builds a fresh model + optimizer from the initial
 # weights (not timed) and returns ``epoch(loader) -> last loss`` and ``fwd_bwd(xb, yb)``.
 # ---------------------------------------------------------------------------------------------
-def setup_gradengine(init: dict[str, np.ndarray]):
+def setup_gradengine(init: dict[str, np.ndarray], step_times: list | None = None, **adam_kw):
+    """``step_times``: if given, the seconds of every ``opt.step()`` are appended to it.
+    The optimizer is returned as ``epoch.optimizer``."""
     model = cli.mlp()
     model.load_state_dict(init)
-    opt = optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+    opt = optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS, **adam_kw)
+    clock = time.perf_counter
 
     def epoch(loader) -> float:
         for xb, yb in loader:
             opt.zero_grad()
             loss = F.cross_entropy(model(xb), yb)
             loss.backward()
-            opt.step()
+            if step_times is None:
+                opt.step()
+            else:
+                t0 = clock()
+                opt.step()
+                step_times.append(clock() - t0)
         return float(loss.data)
+
+    epoch.optimizer = opt
 
     def fwd_bwd(xb, yb) -> None:
         opt.zero_grad()
@@ -99,23 +131,32 @@ def setup_gradengine(init: dict[str, np.ndarray]):
     return epoch, fwd_bwd
 
 
-def setup_torch(init: dict[str, np.ndarray]):
+def setup_torch(init: dict[str, np.ndarray], step_times: list | None = None, **adam_kw):
+    """As :func:`setup_gradengine`; ``adam_kw`` e.g. ``fused=True``."""
     import torch
 
     tnn = torch.nn
     model = tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 128), tnn.ReLU(), tnn.Linear(128, 64), tnn.ReLU(),
                            tnn.Linear(64, 10))
     model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in init.items()})
-    opt = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS)
+    opt = torch.optim.Adam(model.parameters(), lr=LR, betas=BETAS, eps=EPS, **adam_kw)
     cross_entropy = tnn.functional.cross_entropy
+    clock = time.perf_counter
 
     def epoch(loader) -> float:
         for xb, yb in loader:
             opt.zero_grad()
             loss = cross_entropy(model(torch.from_numpy(xb)), torch.from_numpy(yb))
             loss.backward()
-            opt.step()
+            if step_times is None:
+                opt.step()
+            else:
+                t0 = clock()
+                opt.step()
+                step_times.append(clock() - t0)
         return loss.item()
+
+    epoch.optimizer = opt
 
     def fwd_bwd(xb, yb) -> None:
         opt.zero_grad()
@@ -224,6 +265,78 @@ def bench_fwd_bwd(engines, init, x, y, batch_size, steps=300, repeats=5):
     return {name: statistics.median(v) for name, v in out.items()}
 
 
+# Seconds of idle time before each timed epoch: the BLAS and OpenMP worker threads of the engine
+# that ran last spin for a while after their work (OpenBLAS: about 0.1 s); on a 2-core machine
+# they would steal the cores of the next engine's threads, and torch's epoch took up to 10x as long.
+IDLE = 0.5
+
+
+def subnormals(arrays) -> int:
+    """How many entries of the float32 arrays are subnormal (nonzero, below 2**-126)."""
+    tiny = np.finfo(np.float32).tiny
+    return sum(int(np.count_nonzero((a != 0) & (np.abs(a) < tiny))) for a in arrays)
+
+
+def current_rss_mb() -> float:
+    """Resident memory now (Linux; else the peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return peak_rss_mb()
+
+
+def matmul_only_epoch(n_images: int, batch_size: int, rng: np.random.Generator) -> float:
+    """Seconds for the eight matmuls of one forward+backward of the reference MLP, for every
+    batch of an epoch, in NumPy float32: the floor for an engine built on NumPy's BLAS."""
+    b = batch_size
+    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    x, w1, w2, w3 = f32(b, 784), f32(128, 784), f32(64, 128), f32(10, 64)
+    a1, a2, dz, d2, d1 = f32(b, 128), f32(b, 64), f32(b, 10), f32(b, 64), f32(b, 128)
+    t0 = time.perf_counter()
+    for _ in range(-(-n_images // b)):
+        x @ w1.T, a1 @ w2.T, a2 @ w3.T  # forward
+        dz @ w3, d2 @ w2, d1.T @ x, d2.T @ a1, dz.T @ a2  # backward: inputs, then weights
+    return time.perf_counter() - t0
+
+
+def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
+    """Both engines train one model each for ``epochs`` epochs, interleaved; print the table."""
+    steps = {"gradengine": [], "torch": []}
+    runs = {"gradengine": setup_gradengine(init, steps["gradengine"])[0],
+            "torch": setup_torch(init, steps["torch"], fused=True)[0]}
+    rows, rng = [], np.random.default_rng(seed)
+    for e in range(epochs):
+        row = {}
+        for name in (["gradengine", "torch"] if e % 2 == 0 else ["torch", "gradengine"]):
+            steps[name].clear()
+            time.sleep(IDLE)
+            t0 = time.perf_counter()
+            runs[name](batches(x, y, batch_size, seed + e))
+            row[name] = time.perf_counter() - t0
+            row[name + " step"] = statistics.median(steps[name]) * 1e6
+        row["matmul"] = matmul_only_epoch(len(x), batch_size, rng)
+        row["rss"] = current_rss_mb()
+        ge_opt, t_opt = runs["gradengine"].optimizer, runs["torch"].optimizer
+        row["sub ge"] = subnormals(st["exp_avg"] for st in ge_opt.state.values())
+        row["sub torch"] = subnormals(st["exp_avg"].numpy() for st in t_opt.state.values())
+        rows.append(row)
+        print(f"{e + 1:>5}  {row['gradengine']:>10.3f}  {row['torch']:>8.3f}  {row['gradengine'] / row['torch']:>8.3f}"
+              f"  {row['gradengine step']:>9.1f}  {row['torch step']:>9.1f}  {row['matmul']:>8.3f}"
+              f"  {row['sub ge']:>8}  {row['sub torch']:>9}  {row['rss']:>6.0f}", flush=True)
+    later = rows[1:] or rows
+    med = {k: statistics.median(r[k] for r in later) for k in ("gradengine", "torch", "matmul", "gradengine step", "torch step")}
+    print(f"  median of epochs 2-{epochs}: gradengine {med['gradengine']:.3f} s, torch {med['torch']:.3f} s, "
+          f"gradengine/torch {med['gradengine'] / med['torch']:.3f}; matmul-only {med['matmul']:.3f} s, "
+          f"gradengine/matmul-only {med['gradengine'] / med['matmul']:.3f}")
+    print(f"  Adam step inside training (median us, epochs 2-{epochs}): gradengine {med['gradengine step']:.1f}, "
+          f"torch fused {med['torch step']:.1f}, ratio {med['gradengine step'] / med['torch step']:.3f}")
+    if epochs >= 2:
+        print(f"  epoch {epochs} / epoch 2: gradengine {rows[-1]['gradengine'] / rows[1]['gradengine']:.3f}, "
+              f"torch {rows[-1]['torch'] / rows[1]['torch']:.3f}")
+    print(flush=True)
+
+
 def main(args: argparse.Namespace) -> int:
     engines = [e for e in args.engines.split(",") if e]
     unknown = set(engines) - set(SETUPS)
@@ -237,13 +350,21 @@ def main(args: argparse.Namespace) -> int:
     x_all = cli.to_float(x_tr)  # converted once; --limit takes a view, --full reuses it
     x, y = (x_all[:args.limit], y_tr[:args.limit]) if args.limit else (x_all, y_tr)
     init = initial_weights(args.seed)
-    blas = {k: os.environ.get(k) for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
+    print_machine_header()
+    if args.steady:
+        print(f"steady state: MNIST {len(x)} training images, float32; model 784-128-64-10, Adam lr {LR}; "
+              f"{args.epochs} epochs per engine, interleaved; torch Adam(fused=True), {args.threads} threads")
+        print("targets (issue 12): batch 32 median <= 0.7x torch, epoch 10 <= 1.1x epoch 2; batch 128/512 <= 0.85x "
+              "torch; vs matmul-only <= 1.5x (128), <= 1.15x (512); Adam step in training <= 1.5x torch fused\n")
+        for bs in [int(b) for b in args.batch_sizes.split(",")]:
+            print(f"batch {bs}: seconds per epoch; Adam step median us; subnormals in exp_avg (of 109,386); RSS MB")
+            print(f"{'epoch':>5}  {'gradengine':>10}  {'torch':>8}  {'ge/torch':>8}  {'ge step':>9}  {'torch step':>9}"
+                  f"  {'matmul':>8}  {'sub ge':>8}  {'sub torch':>9}  {'rss':>6}")
+            steady_state(init, x, y, bs, args.epochs, args.seed)
+        print(f"peak RSS of the whole run: {peak_rss_mb():.0f} MB")
+        return 0
     print(f"MNIST {len(x)} training images, float32; model 784-128-64-10, Adam lr {LR}; "
-          f"{args.rounds} interleaved rounds; threads: torch {args.threads}, BLAS env {blas}")
-    versions = f"numpy {np.__version__}"
-    if "torch" in engines:
-        versions += f", torch {torch.__version__}"
-    print(f"python {sys.version.split()[0]}, {versions}, {os.cpu_count()} CPUs\n")
+          f"{args.rounds} interleaved rounds; threads: torch {args.threads}\n")
 
     header = f"{'batch':>5}  " + "  ".join(f"{e:>10}" for e in engines)
     if "gradengine" in engines:
@@ -268,7 +389,7 @@ def main(args: argparse.Namespace) -> int:
 
     print("\nforward+backward only (no optimizer), median microseconds per step")
     for bs in [int(b) for b in args.batch_sizes.split(",")]:
-        us = bench_fwd_bwd(engines, init, x, y, bs)
+        us = bench_fwd_bwd(engines, init, x, y, bs, **({"steps": 20, "repeats": 2} if args.quick else {}))
         line = "  ".join(f"{e} {us[e]:7.1f}" for e in engines)
         if "gradengine" in engines and "numpy" in engines:
             line += f"   ge/numpy {us['gradengine'] / us['numpy']:.3f}"

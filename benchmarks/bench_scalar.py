@@ -16,6 +16,7 @@ topological sort raises RecursionError there).
 
     python benchmarks/bench_scalar.py                 # full run (about two minutes)
     python benchmarks/bench_scalar.py --rounds 1 --steps 2 --chain 10000   # smoke run
+    python benchmarks/bench_scalar.py --quick                               # the same smoke run
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 TARGETS = {"on": 0.05, "off": 0.6}
 
@@ -127,8 +129,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (fresh processes each)")
     ap.add_argument("--steps", type=int, default=8, help="timed training steps per process")
     ap.add_argument("--chain", type=int, default=1_000_000, help="depth of the chain benchmark")
+    ap.add_argument("--quick", action="store_true", help="smoke run: --rounds 1 --steps 2 --chain 10000")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.quick:
+        args.rounds, args.steps, args.chain = 1, 2, min(args.chain, 10_000)
 
     if args.worker:
         kind, *rest = args.worker
@@ -140,6 +145,11 @@ def main() -> None:
         return
 
     import micrograd  # noqa: F401  - fail early with a clear ImportError if the peer is missing
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _machine import print_machine_header
+
+    print_machine_header()
 
     print("micrograd demo step: MLP(2, [16, 16, 1]), 100 two-moons points, SVM loss + 1e-4*L2, "
           f"full batch; graph of {count_nodes():,} nodes")

@@ -1,0 +1,73 @@
+"""Every benchmark's ``--quick`` mode runs to the end on a little data and prints its tables and
+the machine header. Timings are not asserted: performance figures come from the benchmarks
+themselves, run on a quiet machine, never from tests."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "benchmarks"
+
+pytestmark = pytest.mark.slow
+
+
+def run(script: str, *args: str) -> str:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), *filter(None, [env.get("PYTHONPATH")])])
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          timeout=240, env=env, cwd=REPO)
+    assert proc.returncode == 0, f"{script} {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "machine: " in proc.stdout and "BLAS: " in proc.stdout and "numpy " in proc.stdout
+    return proc.stdout
+
+
+def needs(module: str):
+    return pytest.mark.skipif(importlib.util.find_spec(module) is None, reason=f"the benchmark's peer {module} is not installed")
+
+
+def test_machine_header_names_cpu_blas_and_versions():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _machine import machine_header
+    finally:
+        sys.path.remove(str(BENCH))
+    text = machine_header()
+    lines = text.splitlines()
+    assert lines[0].startswith("machine: ") and "core" in lines[0]
+    assert lines[1].startswith("BLAS: ")
+    assert "python 3." in lines[2] and "numpy 2." in lines[2] and "torch " in lines[2]
+
+
+@needs("torch")
+def test_bench_mnist_steady_quick(mnist_dir):
+    out = run("bench_mnist.py", "--steady", "--quick", "--data-dir", str(mnist_dir))
+    for bs in ("batch 32:", "batch 128:"):
+        assert bs in out
+    assert out.count("median of epochs 2-3") == 2 and "epoch 3 / epoch 2" in out
+    assert "gradengine/matmul-only" in out and "Adam step inside training" in out
+
+
+@needs("torch")
+def test_bench_mnist_fresh_epochs_quick(mnist_dir):
+    out = run("bench_mnist.py", "--quick", "--data-dir", str(mnist_dir))
+    assert "median seconds per epoch" in out and "forward+backward only" in out
+
+
+@needs("torch")
+def test_bench_adam_quick(mnist_dir):
+    out = run("bench_adam.py", "--quick", "--data-dir", str(mnist_dir))
+    assert "in training:" in out and "torch Adam(fused=True)" in out and "isolated:" in out
+    assert "target: gradengine Adam <= 1.5x torch fused" in out
+
+
+@needs("micrograd")
+def test_bench_scalar_quick():
+    out = run("bench_scalar.py", "--quick")
+    assert "GC on (as users run it)" in out and "chain of 10,000 add nodes" in out
