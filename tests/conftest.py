@@ -7,7 +7,8 @@ Two rules hold for the whole run:
   test loudly if anything in the test process still tries.
 - **A relative ``GRADENGINE_DATA`` is resolved once,** against the directory pytest was started
   from, and written back as an absolute path: tests that change directory, subprocesses and
-  notebook kernels (which run in other directories) all see the same data.
+  notebook kernels (which run in other directories) all see the same data. ``PYTHONPATH``
+  likewise (``PYTHONPATH=src python -m pytest``), so that they all import the same gradengine.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-image
 def pytest_configure(config: pytest.Config) -> None:
     env = os.environ.get("GRADENGINE_DATA")
     if env:
-        os.environ["GRADENGINE_DATA"] = str(Path(env).expanduser().absolute())
+        os.environ["GRADENGINE_DATA"] = os.path.abspath(os.path.expanduser(env))
+    if os.environ.get("PYTHONPATH"):
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            os.path.abspath(p) if p else p for p in os.environ["PYTHONPATH"].split(os.pathsep))
     os.environ["GRADENGINE_OFFLINE"] = "1"
 
 

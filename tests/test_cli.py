@@ -106,6 +106,11 @@ def test_version():
     proc = subprocess.run([sys.executable, "-m", "gradengine", "--version"], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": SRC})
     assert proc.returncode == 0 and proc.stdout.strip() == f"gradengine {gradengine.__version__}"
+    import tomllib
+
+    pyproject = tomllib.loads((Path(SRC).parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["version"] == gradengine.__version__
+    assert {"tqdm", "matplotlib"} <= {d.split(">")[0].split("=")[0] for d in pyproject["project"]["dependencies"]}
 
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])

@@ -229,9 +229,9 @@ def _mnist_dir(root: PathLike | None) -> tuple[Path, str]:
         given, source = Path(os.environ["GRADENGINE_DATA"]), "env"
     else:
         cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return (Path(cache) / "gradengine" / "mnist").expanduser().absolute(), "default"
+        return Path(os.path.abspath(Path(cache).expanduser() / "gradengine" / "mnist")), "default"
 
-    directory = given.expanduser().absolute()
+    directory = Path(os.path.abspath(given.expanduser()))
     if source == "env" and not given.expanduser().is_absolute() and not directory.is_dir():
         raise MNISTError(
             f"GRADENGINE_DATA={os.environ['GRADENGINE_DATA']} is a relative path, and {directory} "
