@@ -133,6 +133,21 @@ def test_python_dash_m_entry_point():
     assert "--resume" in proc.stdout and "--hidden" in proc.stdout and "--detect-anomaly" in proc.stdout
 
 
+def test_training_uses_the_requested_number_of_blas_threads(tmp_path, capsys, fake_data, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="--threads needs threadpoolctl (a dependency)")
+    seen, real = [], cli.train_mnist
+
+    def spy(*args, **kwargs):
+        seen.append(max((p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"),
+                        default=None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "train_mnist", spy)
+    assert run(quick(tmp_path / "a"), capsys)[0] == 0
+    assert run(quick(tmp_path / "b", "--threads", "2"), capsys)[0] == 0
+    assert seen[0] in (1, None) and seen[1] in (2, None)
+
+
 def test_progress_bar_is_tqdm_and_is_cleared(tmp_path, capsys, fake_data):
     code, out, err = run(["train", "--progress", "--epochs", "1", "--out-dir", tmp_path], capsys)
     assert code == 0

@@ -490,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true",
                    help="let a new run replace the checkpoint and curves of a run already in --out-dir "
                         "(default: refuse)")
+    t.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="threads of the BLAS matrix products (default: 1; at this model's sizes more threads "
+                        "gain little, and on a busy machine they wait for each other: see benchmarks/bench_train.py)")
     t.add_argument("--detect-anomaly", action="store_true",
                    help="check every op for nan/inf and stop at the first, naming it (slower; default: off)")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -630,7 +633,7 @@ def _train_command(args: argparse.Namespace) -> int:
         # train_mnist itself finds and reports nan/inf: NumPy's overflow warnings would only add noise
         numpy_warnings = np.errstate(over="ignore", invalid="ignore", divide="ignore")
         try:
-            with numpy_warnings:
+            with numpy_warnings, _blas_threads(args.threads):
                 result = train_mnist(
                     ((x_tr, y_tr), (x_te, y_te)), epochs=args.epochs, batch_size=batch_size, lr=settings["lr"],
                     hidden=hidden, seed=settings["seed"], state=ckpt, on_batch=on_batch, on_epoch=on_epoch,
@@ -673,6 +676,13 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     print(f"test accuracy {accuracy:.4f} ({round(accuracy * len(y_te))}/{len(y_te)}) of {ckpt.path}: "
           f"model 784-{'-'.join(map(str, ckpt.hidden))}-10 after {ckpt.epoch} epochs")
     return 0
+
+
+def _blas_threads(n: int) -> contextlib.AbstractContextManager:
+    """Limit the BLAS libraries NumPy uses to ``n`` threads for the duration of the block."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=n, user_api="blas")
 
 
 def _silence_stdout() -> None:
