@@ -89,7 +89,11 @@ come from the engine's op table (`gradengine.engine.OPS`), the single place each
 from gradengine.engine import OPS
 for name in ["add", "mul", "powc", "tanh", "exp"]:
     op = OPS[name]
-    print(f"{name:5} symbol {op.symbol!r:8} d/dinputs at a=2, b=-3, g=1:", op.vjp(1.0, 2.0, -3.0 if op.arity == 2 else 2.0, op.forward(2.0, -3.0 if op.arity == 2 else 2.0)))
+    args = (2.0, -3.0) if op.nin == 2 else (2.0,)
+    params = (2.0,) if name == "powc" else ()   # powc's constant exponent
+    out = op(*args, *params)
+    derivs = tuple(rule(1.0, out, *args, *params) for rule in op.vjps)
+    print(f"{name:5} symbol {op.symbol!r:8} d/dinputs at a=2, b=-3, g=1:", derivs)
 """
         ),
         md(

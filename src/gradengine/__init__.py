@@ -2,15 +2,17 @@
 
 - ``Value``: the scalar engine (micrograd-style, any order of derivatives).
 - ``Tensor``: the vectorized NumPy engine with the same autograd model.
-- ``grad``, ``gradcheck``, ``no_grad``: functional derivatives, numerical checks, recording switch.
+- ``grad``, ``gradcheck``, ``no_grad``: functional derivatives, numerical checks, recording switch;
+  ``gradengine.func`` has the rest of the transforms (``vjp``, ``jvp``, ``jacrev``, ``hessian``, ...).
 """
-from .engine import Value, grad, value_and_grad
+from .engine import Value
+from .func import grad, value_and_grad
 from .gradcheck import GradcheckError, gradcheck
 from .grad_mode import (
     AnomalyError, detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_grad_enabled,
 )
 from .tensor import Tensor, concatenate, stack
-from . import functional, nn
+from . import func, functional, nn
 from . import optim
 from .viz import draw
 

@@ -1,22 +1,26 @@
-"""``gradcheck``: compare backpropagation with central finite differences, in float64.
+"""``gradcheck`` and ``gradgradcheck``: derivatives against central finite differences, in float64.
 
-Works for the scalar engine (float / ``Value`` inputs) and the tensor engine (float64
-``Tensor`` / ``ndarray`` inputs). For a non-scalar output it checks the vector-Jacobian
-product with a fixed random vector ``v``: the analytic ``d(v . f)/dx`` from ``backward(v)``
-against ``(v . f(x + eps) - v . f(x - eps)) / (2 eps)`` for every element of every input.
+Both work for the scalar engine (float / ``Value`` inputs) and the tensor engine (float64
+``Tensor`` / ``ndarray`` inputs). For an output that is not a scalar, ``gradcheck`` checks the
+vector-Jacobian product with a fixed random vector ``v``: the analytic ``d(v . f)/dx`` from
+one backward pass against ``(v . f(x + eps) - v . f(x - eps)) / (2 eps)`` for every element of
+every input. ``gradgradcheck`` does the same for the gradient itself, as a function of the
+inputs and of the incoming gradient ``v``.
 """
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any, Callable
 
 import numpy as np
 
+from .autograd import Node, backprop
 from .engine import Value
-from .grad_mode import no_grad
+from .grad_mode import no_grad, set_grad_enabled
 from .tensor import Tensor
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "gradgradcheck", "GradcheckError"]
 
 
 class GradcheckError(RuntimeError):
@@ -28,29 +32,39 @@ class GradcheckError(RuntimeError):
         self.analytic, self.numeric = analytic, numeric
 
 
-def _as_leaf(x: Any, i: int) -> Any:
+def _as_leaf(x: Any, i: int, where: str) -> Node:
     """Input ``i`` as a differentiable float64 leaf (a Value or a Tensor)."""
     if isinstance(x, Value):
-        return x if x.is_leaf else x.detach()
-    if isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool):
+        return Value(x.data)
+    if isinstance(x, Real) and not isinstance(x, bool):
         return Value(x)
     if isinstance(x, np.ndarray):
         x = Tensor(x)
     if isinstance(x, Tensor):
         if x.dtype != np.float64:
             raise TypeError(
-                f"gradcheck needs float64 inputs for accurate finite differences: input {i} is "
+                f"{where} needs float64 inputs for accurate finite differences: input {i} is "
                 f"{x.dtype}; pass np.float64 data (e.g. Tensor(arr.astype(np.float64)))"
             )
-        leaf = x.detach()
-        leaf.requires_grad = True
-        return leaf
-    raise TypeError(f"gradcheck input {i} must be a number, Value, ndarray or Tensor, got {type(x).__name__}")
+        return Tensor(x.data, requires_grad=True)
+    raise TypeError(f"{where} input {i} must be a number, Value, ndarray or Tensor, got {type(x).__name__}")
+
+
+def _output(out: Any, where: str) -> Any:
+    """``f``'s output, checked: a Value, a Tensor, or a number (a constant function)."""
+    if isinstance(out, (Value, Tensor)):
+        return out
+    if isinstance(out, Real) and not isinstance(out, bool):
+        return out
+    raise TypeError(
+        f"{where} needs f to return a Value, a Tensor or a number, got {type(out).__name__}; "
+        "for several outputs, check each one (or their weighted sum) separately"
+    )
 
 
 def _project(out: Any, v: np.ndarray) -> float:
     """``v . out`` as a float (the scalar whose gradient is checked)."""
-    return float(np.sum(np.asarray(out.data if hasattr(out, "data") else out, dtype=np.float64) * v))
+    return float(np.sum(np.asarray(getattr(out, "data", out), dtype=np.float64) * v))
 
 
 def gradcheck(
@@ -61,66 +75,128 @@ def gradcheck(
     rtol: float = 1e-3,
     seed: int = 0,
 ) -> bool:
-    """Check ``f``'s gradients at ``inputs`` against central differences in float64.
+    """Check ``f``'s first derivatives at ``inputs`` against central differences in float64.
 
     Returns True, or raises :class:`GradcheckError` naming the first input and element whose
     analytic gradient ``a`` and numeric gradient ``n`` differ by more than ``atol + rtol*|n|``.
-    ``f`` may return a ``Value``, a number, or a ``Tensor`` of any shape. The inputs' data is
-    restored afterwards.
+    ``f`` may return a ``Value``, a number, or a ``Tensor`` of any shape; anything else is a
+    TypeError. Gradients are recorded even inside ``no_grad()``. The inputs are not modified.
 
     >>> gradcheck(lambda x, y: (x * y).tanh(), 0.3, -1.2)
     True
     """
+    return _check(f, inputs, eps, atol, rtol, seed, "gradcheck")
+
+
+def _check(f, inputs, eps, atol, rtol, seed, where, extra=None) -> bool:
     if not inputs:
-        raise ValueError("gradcheck needs at least one input")
-    leaves = [_as_leaf(x, i) for i, x in enumerate(inputs)]
-    out = f(*leaves)
+        raise ValueError(f"{where} needs at least one input")
+    leaves = [_as_leaf(x, i, where) for i, x in enumerate(inputs)]
+    with set_grad_enabled(True):
+        out = _output(f(*leaves), where)
     out_data = np.asarray(getattr(out, "data", out), dtype=np.float64)
     v = np.random.default_rng(seed).standard_normal(out_data.shape) if out_data.ndim else np.float64(1.0)
-
-    for leaf in leaves:
-        leaf.grad = 0.0 if isinstance(leaf, Value) else None
-    if isinstance(out, Value):
-        out.backward(float(v))
-    elif hasattr(out, "backward"):
-        out.backward(v.astype(out_data.dtype))
-    # else: f returned a constant, so every analytic gradient is zero.
-
-    originals = [leaf.data for leaf in leaves]
-    try:
-        for i, leaf in enumerate(leaves):
-            analytic = np.zeros_like(out_data, shape=np.shape(originals[i]))
-            if leaf.grad is not None:
-                analytic = np.asarray(leaf.grad, dtype=np.float64)
-            base = np.array(originals[i], dtype=np.float64)
-            for idx in np.ndindex(base.shape):
-                numeric = _central_difference(f, leaves, i, base, idx, v, eps)
-                a = float(analytic[idx])
-                if not (abs(a - numeric) <= atol + rtol * abs(numeric) or (np.isnan(a) and np.isnan(numeric))):
-                    where = f" element {idx}" if idx else ""
-                    raise GradcheckError(
-                        f"gradcheck failed for input {i}{where}: analytic gradient {a!r} vs numeric "
-                        f"{numeric!r} (difference {abs(a - numeric):.3g} > atol {atol:g} + rtol {rtol:g} * |numeric|)",
-                        input_index=i, element=idx, analytic=a, numeric=numeric,
-                    )
-    finally:
-        for leaf, data in zip(leaves, originals):
-            leaf.data = data
+    analytic = [np.zeros(np.shape(leaf.data)) for leaf in leaves]
+    if isinstance(out, Node):
+        seed_ = float(v) if isinstance(out, Value) else v.astype(out_data.dtype)
+        grads = backprop(out, seed_, create_graph=False)
+        analytic = [np.asarray(getattr(grads.get(leaf, 0.0), "data", grads.get(leaf, 0.0)), dtype=np.float64) + a
+                    for leaf, a in zip(leaves, analytic)]
+    for i, leaf in enumerate(leaves):
+        base = np.array(leaf.data, dtype=np.float64)
+        for idx in np.ndindex(base.shape):
+            numeric = _central_difference(f, leaves, i, base, idx, v, eps)
+            a = float(analytic[i][idx])
+            _compare(a, numeric, i, idx, atol, rtol, where)
+    if extra is not None:
+        extra(leaves, v)
     return True
 
 
+def _compare(a: float, numeric: float, i: int, idx: tuple, atol: float, rtol: float, where: str, what: str = "gradient") -> None:
+    if abs(a - numeric) <= atol + rtol * abs(numeric) or (np.isnan(a) and np.isnan(numeric)):
+        return
+    at = f" element {idx}" if idx else ""
+    raise GradcheckError(
+        f"{where} failed for input {i}{at}: analytic {what} {a!r} vs numeric {numeric!r} "
+        f"(difference {abs(a - numeric):.3g} > atol {atol:g} + rtol {rtol:g} * |numeric|)",
+        input_index=i, element=idx, analytic=a, numeric=numeric,
+    )
+
+
 def _central_difference(f, leaves, i, base, idx, v, eps) -> float:
-    """``d(v . f)/dx[idx]`` for input ``i`` by central differences; input ``i`` is left as found."""
-    leaf = leaves[i]
-    original = leaf.data
+    """``d(v . f)/dx[idx]`` for input ``i`` by central differences; the leaves are not modified."""
     vals = []
-    try:
-        for step in (eps, -eps):
-            x = base.copy()
-            x[idx] += step
-            leaf.data = float(x) if isinstance(leaf, Value) else x
-            with no_grad():
-                vals.append(_project(f(*leaves), v))
-    finally:
-        leaf.data = original
+    for step in (eps, -eps):
+        x = base.copy()
+        x[idx] += step
+        args = list(leaves)
+        args[i] = Value(float(x)) if isinstance(leaves[i], Value) else Tensor(x)
+        with no_grad():
+            vals.append(_project(_output(f(*args), "gradcheck"), v))
     return (vals[0] - vals[1]) / (2.0 * eps)
+
+
+def gradgradcheck(
+    f: Callable[..., Any],
+    *inputs: Any,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> bool:
+    """Check ``f``'s second derivatives at ``inputs`` against central differences of the first.
+
+    The gradient ``x, u -> J(x)^T u`` (recorded with ``create_graph``) is itself checked with
+    :func:`gradcheck`, w.r.t. the inputs ``x`` and the incoming gradient ``u``; and its
+    derivative w.r.t. ``u`` is checked against ``J w`` from central differences of ``f``
+    itself, so a vjp rule that is not linear in ``u``, or not the transpose of ``f``'s
+    derivative, fails. Returns True or raises :class:`GradcheckError`.
+
+    >>> import numpy as np
+    >>> gradgradcheck(lambda w: (w @ w.T).tanh().sum(), np.ones((2, 3)))
+    True
+    """
+    gradcheck(f, *inputs, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    leaves = [_as_leaf(x, i, "gradgradcheck") for i, x in enumerate(inputs)]
+    with set_grad_enabled(True):
+        out = _output(f(*leaves), "gradgradcheck")
+    if not isinstance(out, Node):
+        return True  # a constant: every derivative is zero, and gradcheck has checked that
+    rng = np.random.default_rng(seed + 1)
+    out_shape = np.shape(out.data)
+    u0 = np.asarray(rng.standard_normal(out_shape)) if isinstance(out, Tensor) else float(rng.standard_normal())
+    ws = [rng.standard_normal(np.shape(leaf.data)) for leaf in leaves]
+    n = len(inputs)
+
+    def vjp_projected(*args: Any) -> Any:
+        """``sum_i <w_i, (J(x)^T u)_i>``: a scalar function of the inputs and of ``u``."""
+        xs = [x if isinstance(x, Value) or x.requires_grad else Tensor(x.data, requires_grad=True) for x in args[:n]]
+        u = args[n]
+        with set_grad_enabled(True):  # the gradient is computed even for the numeric side
+            y = f(*xs)
+        if not isinstance(y, Node):
+            return 0.0
+        grads = backprop(y, u, create_graph=True)
+        total = 0.0
+        for x, w in zip(xs, ws):
+            g = grads.get(x, 0.0)
+            total = total + (g * w if isinstance(x, Value) else (g * w).sum() if isinstance(g, Tensor) else float(np.sum(g * w)))
+        return total
+
+    def against_f(leaves_: list, v: Any) -> None:
+        """d/du of vjp_projected is J w: compare with central differences of f along w."""
+        xs, u = leaves_[:n], leaves_[n]
+        with set_grad_enabled(True):
+            s = vjp_projected(*xs, u)
+        du = backprop(s, 1.0, create_graph=False).get(u, 0.0) if isinstance(s, Node) else 0.0
+        du = np.asarray(getattr(du, "data", du), dtype=np.float64) * np.ones(out_shape)
+        plus = [Value(x.data + eps * float(w)) if isinstance(x, Value) else Tensor(x.data + eps * w) for x, w in zip(xs, ws)]
+        minus = [Value(x.data - eps * float(w)) if isinstance(x, Value) else Tensor(x.data - eps * w) for x, w in zip(xs, ws)]
+        with no_grad():
+            jw = (np.asarray(getattr(f(*plus), "data", 0.0), dtype=np.float64)
+                  - np.asarray(getattr(f(*minus), "data", 0.0), dtype=np.float64)) / (2 * eps)
+        for idx in np.ndindex(out_shape):
+            _compare(float(du[idx]), float(jw[idx]), n, idx, atol, rtol, "gradgradcheck", "d(vjp)/d(incoming gradient)")
+
+    return _check(vjp_projected, tuple(inputs) + (u0,), eps, atol, rtol, seed, "gradgradcheck", extra=against_f)

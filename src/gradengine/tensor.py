@@ -1,22 +1,16 @@
 """The tensor autograd engine: ``Tensor``, a NumPy array that remembers how it was computed.
 
-The model is the scalar engine's (:mod:`gradengine.engine`), vectorised:
-
-* Every primitive is defined once, in the op table of :mod:`gradengine.tensor_ops`: a forward
-  rule on NumPy arrays and one vector-Jacobian-product (vjp) rule per input.
-* A ``Tensor`` made by an op records the ``Op``, its input tensors (``children``) and the op's
-  saved context. A node is one slotted object with no closures and no reference cycles, so a
-  graph is freed by reference counting as soon as the last tensor of it is dropped.
-* ``backward()`` is iterative: it counts how many times each node is used as an input, then
-  processes a node once every consumer has sent it its gradient, in a deterministic order.
-  Leaves accumulate into ``.grad`` (like PyTorch: call ``zero_grad()`` between steps);
-  intermediate nodes keep no gradient (unless you call ``retain_grad()`` on them).
-* Nothing is recorded under ``no_grad()``, or when no input requires a gradient.
+The model is the scalar engine's, vectorised, and so is the machinery: every op is a record
+of :mod:`gradengine.ops` (elementwise, shared with ``Value``) or :mod:`gradengine.tensor_ops`
+(matmul, reductions, shapes, losses), and ``backward()`` is the one reverse pass of
+:mod:`gradengine.autograd`. A ``Tensor`` made by an op records the op, its operand tensors,
+the input arrays and the op's constants; a node is one slotted object without closures or
+reference cycles, so a graph is freed by reference counting. Nothing is recorded under
+``no_grad()``, or when no input requires a gradient.
 
 dtypes: Python numbers and lists become float32 (PyTorch's default); NumPy arrays keep their
-dtype, so float64 data stays float64 (use it for gradient checks). Ops give the dtype NumPy
-would for float32/float64 mixes, except that a Python scalar never upcasts: ``x * 2.0`` stays
-float32 for a float32 ``x``.
+dtype, so float64 data stays float64 (use it for gradient checks). A Python scalar never
+upcasts: ``x * 2.0`` stays float32 for a float32 ``x``.
 
 >>> x = Tensor([[1.0, -2.0], [3.0, 4.0]], requires_grad=True)
 >>> y = (x * x).sum()
@@ -33,13 +27,18 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from .autograd import OPS as _ALL_OPS, Node, Op, backprop, check_forward
 from .grad_mode import GradMode
+from .ops import ELEMENTWISE, POW, POWC, WHERE
 from .tensor_ops import (
-    ABS, ADD, CONCATENATE, DIV, EXP, GETITEM, LOG, LOG_SOFTMAX, LOGSUMEXP, MATMUL, MAX, MEAN,
-    MUL, NEG, OPS, POW, RELU, RESHAPE, SIGM, SOFTMAX, SQRT, STACK, SUB, SUM, TANH, TRANSPOSE, Op,
+    BROADCAST_TO, CONCATENATE, GETITEM, LOG_SOFTMAX, LOGSUMEXP, MATMUL, MAX, MEAN, RESHAPE,
+    SOFTMAX, STACK, SUM, SUM_TO, TRANSPOSE,
 )
 
 __all__ = ["Tensor", "concatenate", "stack", "OPS"]
+
+#: The ops of the tensor engine (every op with an array forward), by name.
+OPS: dict[str, Op] = dict(_ALL_OPS)
 
 ArrayLike = Union["Tensor", np.ndarray, Number, Sequence]
 Axis = Union[int, Sequence[int], None]
@@ -48,11 +47,11 @@ _new = object.__new__
 _ndarray = np.ndarray
 
 
-class Tensor:
-    """An n-dimensional array (``data``, a NumPy ndarray) with reverse-mode autograd.
+class Tensor(Node):
+    """An n-dimensional array (``data``, a NumPy ndarray) with reverse- and forward-mode autograd.
 
     Args:
-        data: a number, a (nested) list, a NumPy array or a Tensor. The data is copied.
+        data: a number, a (nested) list of numbers, a NumPy array or a Tensor; it is copied.
             Python numbers and lists become float32 unless ``dtype`` is given; NumPy data
             keeps its dtype (a float64 array stays float64).
         requires_grad: record operations on this tensor so ``backward()`` can compute its
@@ -61,53 +60,68 @@ class Tensor:
         name: an optional label, shown by ``repr`` and graph drawings.
 
     Attributes:
-        data: the values, an ``np.ndarray``. You may replace it (``t.data = arr``) or update
-            it in place. A recorded op keeps the input arrays it computed with (so replacing
-            ``data`` does not affect an existing graph), but updating them in place between a
-            forward pass and its ``backward()`` changes what the vjp rules see.
+        data: the values, an ``np.ndarray``. You may update it in place or assign an array of
+            the same shape (a recorded op keeps the arrays it computed with).
         grad: after ``backward()``, the gradient of the output w.r.t. this leaf (an ndarray
-            of the same shape and dtype), or None. It accumulates across calls.
+            of its shape and dtype; a Tensor with history after ``backward(create_graph=True)``),
+            or None. It accumulates across calls.
+
+    Comparisons (``==``, ``<``, ...) are elementwise and return bool ndarrays, as PyTorch's;
+    hashing stays by identity, so tensors can be dict keys.
     """
 
-    __slots__ = ("data", "grad", "name", "_requires_grad", "_op", "_parents", "_inputs", "_ctx", "_retains_grad")
+    __slots__ = ("_data", "grad", "name", "_requires_grad", "_op", "_prev", "_inputs", "_params", "_retains_grad")
 
     # ndarray (op) Tensor calls the Tensor's reflected method instead of NumPy's ufunc.
     __array_ufunc__ = None
 
-    def __init__(
-        self,
-        data: ArrayLike,
-        requires_grad: bool = False,
-        *,
-        dtype: Any = None,
-        name: str = "",
-    ) -> None:
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, *, dtype: Any = None, name: str = "") -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         if isinstance(data, (np.ndarray, np.generic)):
             arr = np.array(data, dtype=dtype, copy=True)
         else:
             try:
-                arr = np.array(data, dtype=np.float32 if dtype is None else dtype)
+                arr = np.array(data, dtype=dtype)
             except (ValueError, TypeError) as e:
                 raise TypeError(
                     f"Tensor() expects a number, a (nested) list of numbers or an ndarray, "
                     f"got {type(data).__name__}: {e}"
                 ) from None
+            if arr.dtype == object:
+                raise TypeError(
+                    f"Tensor() expects numbers, got {data!r:.80} (None and other objects are not numbers)"
+                )
+            if dtype is None and arr.dtype.kind in "biuf":
+                arr = arr.astype(np.float32)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"Tensor() supports bool, integer and floating dtypes, got {arr.dtype}")
-        self.data: np.ndarray = arr
-        self.grad: Optional[np.ndarray] = None
+        self._data: np.ndarray = arr
+        self.grad: Any = None
         self.name = name
         self._requires_grad = False
         self._op: Optional[Op] = None
-        self._parents: tuple[Tensor, ...] = ()
+        self._prev: tuple[Tensor, ...] = ()
         self._inputs: Optional[list[np.ndarray]] = None
-        self._ctx: Any = None
+        self._params: tuple = ()
         self._retains_grad = False
         self.requires_grad = requires_grad  # validated by the property
 
     # -- basic properties --------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        value = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if value.shape != self._data.shape:
+            raise ValueError(
+                f"cannot assign data of shape {value.shape} to a tensor of shape {self._data.shape}; "
+                "make a new Tensor for a new shape"
+            )
+        self._data = value
+
     @property
     def requires_grad(self) -> bool:
         """Whether gradients flow to this tensor. Settable on leaves (floating dtypes only)."""
@@ -116,10 +130,10 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
         value = bool(value)
-        if value and self.data.dtype.kind != "f":
+        if value and self._data.dtype.kind != "f":
             raise TypeError(
                 f"only floating-point tensors can require gradients, this tensor has dtype "
-                f"{self.data.dtype}; convert it first, e.g. Tensor(arr.astype(np.float32))"
+                f"{self._data.dtype}; convert it first, e.g. Tensor(arr.astype(np.float32))"
             )
         if not value and self._op is not None:
             raise RuntimeError(
@@ -128,59 +142,77 @@ class Tensor:
             )
         self._requires_grad = value
 
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set ``requires_grad`` in place and return self (PyTorch's ``requires_grad_``)."""
+        self.requires_grad = requires_grad
+        return self
+
+    def zero_(self) -> "Tensor":
+        """Fill with zeros in place and return self."""
+        self._data[...] = 0
+        return self
+
     @property
     def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
+
+    def dim(self) -> int:
+        """Number of dimensions (PyTorch's name for ``ndim``)."""
+        return self._data.ndim
 
     @property
     def size(self) -> int:
         """Number of elements."""
-        return self.data.size
+        return self._data.size
+
+    def numel(self) -> int:
+        """Number of elements (PyTorch's name)."""
+        return self._data.size
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self.data)
+        return len(self._data)
 
     def __iter__(self) -> Iterator["Tensor"]:
-        if self.data.ndim == 0:
+        if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(len(self.data)))
+        return (self[i] for i in range(len(self._data)))
 
     def numpy(self) -> np.ndarray:
         """The data as an ndarray (shared, not copied, like ``torch.Tensor.numpy``)."""
-        return self.data
+        return self._data
 
     def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
         if copy:
-            return np.array(self.data, dtype=dtype, copy=True)
-        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+            return np.array(self._data, dtype=dtype, copy=True)
+        return self._data if dtype is None else self._data.astype(dtype, copy=False)
 
     def item(self) -> Union[float, int, bool]:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
-        return self.data.item()
+        return self._data.item()
 
     def __float__(self) -> float:
         return float(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; use .data.any() or .data.all()"
             )
-        return bool(self.data)
+        return bool(self._data)
 
-    # -- graph structure (used by gradengine.viz) ---------------------------------------------
+    # -- graph structure ---------------------------------------------------------------------
     @property
     def op(self) -> Optional[Op]:
         """The op that produced this tensor, or None for a leaf."""
@@ -189,7 +221,7 @@ class Tensor:
     @property
     def children(self) -> tuple["Tensor", ...]:
         """The tensors this one was computed from, in argument order (empty for a leaf)."""
-        return self._parents
+        return self._prev
 
     @property
     def is_leaf(self) -> bool:
@@ -198,7 +230,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A new leaf sharing this tensor's data, with no history and ``requires_grad=False``."""
-        t = _wrap(self.data)
+        t = _wrap(self._data)
         t.name = self.name
         return t
 
@@ -210,8 +242,8 @@ class Tensor:
         return self
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
-        extras = [] if self.data.dtype == np.float32 else [f"dtype={self.data.dtype}"]
+        body = np.array2string(self._data, separator=", ", prefix="Tensor(")
+        extras = [] if self._data.dtype == np.float32 else [f"dtype={self._data.dtype}"]
         if self._op is not None:
             extras.append(f"op={self._op.name!r}")
         elif self._requires_grad:
@@ -220,41 +252,14 @@ class Tensor:
             extras.append(f"name={self.name!r}")
         return "Tensor(" + ", ".join([body] + extras) + ")"
 
-    # -- elementwise arithmetic ----------------------------------------------------------------
-    def __add__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(ADD, (self, other))
-
-    def __radd__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(ADD, (other, self))
-
-    def __sub__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(SUB, (self, other))
-
-    def __rsub__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(SUB, (other, self))
-
-    def __mul__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(MUL, (self, other))
-
-    def __rmul__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(MUL, (other, self))
-
-    def __truediv__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(DIV, (self, other))
-
-    def __rtruediv__(self, other: ArrayLike) -> "Tensor":
-        other = _lift(other, self)
-        return NotImplemented if other is None else _apply(DIV, (other, self))
-
+    # -- arithmetic ----------------------------------------------------------------------------
+    # The elementwise methods (+ - * / and reflected, unary -, exp log sqrt tanh sigmoid relu
+    # abs sin cos) are built from the op table at the end of this module.
     def __pow__(self, exponent: ArrayLike) -> "Tensor":
-        """``self ** exponent`` for a number, array or Tensor exponent (differentiable in both)."""
+        """``self ** exponent``: a number is a constant exponent (op ``powc``); an array or a
+        Tensor exponent is differentiated too (op ``pow``)."""
+        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+            return _apply(POWC, (self,), float(exponent))
         exponent = _lift(exponent, self)
         return NotImplemented if exponent is None else _apply(POW, (self, exponent))
 
@@ -271,101 +276,146 @@ class Tensor:
         other = _lift(other, self)
         return NotImplemented if other is None else _apply(MATMUL, (other, self))
 
-    def __neg__(self) -> "Tensor":
-        return _apply(NEG, (self,))
+    def clamp(self, min: Optional[float] = None, max: Optional[float] = None) -> "Tensor":  # noqa: A002
+        """Limit the values to ``[min, max]`` (either may be None). The gradient is 1 inside,
+        including at the bounds, and 0 outside (as PyTorch)."""
+        if min is None and max is None:
+            raise ValueError("clamp() needs min, max or both")
+        d = self._data
+        keep = np.ones(d.shape, dtype=bool)
+        if min is not None:
+            keep &= d >= min
+        if max is not None:
+            keep &= d <= max
+        return _apply(WHERE, (self, _wrap(np.clip(d, min, max))), keep)
 
-    def exp(self) -> "Tensor":
-        return _apply(EXP, (self,))
+    clip = clamp
 
-    def log(self) -> "Tensor":
-        """Natural logarithm (``log(0) = -inf``, ``log(x < 0) = nan``, with NumPy's warnings)."""
-        return _apply(LOG, (self,))
+    def __eq__(self, other: object) -> np.ndarray:  # type: ignore[override]
+        return np.asarray(self._data == _data_of(other))
 
-    def sqrt(self) -> "Tensor":
-        return _apply(SQRT, (self,))
+    def __ne__(self, other: object) -> np.ndarray:  # type: ignore[override]
+        return np.asarray(self._data != _data_of(other))
 
-    def tanh(self) -> "Tensor":
-        return _apply(TANH, (self,))
+    def __lt__(self, other: ArrayLike) -> np.ndarray:
+        return np.asarray(self._data < _data_of(other))
 
-    def sigmoid(self) -> "Tensor":
-        """``1 / (1 + exp(-x))``, computed stably for any x."""
-        return _apply(SIGM, (self,))
+    def __le__(self, other: ArrayLike) -> np.ndarray:
+        return np.asarray(self._data <= _data_of(other))
 
-    def relu(self) -> "Tensor":
-        """``max(x, 0)``; the gradient at 0 is 0 (as PyTorch)."""
-        return _apply(RELU, (self,))
+    def __gt__(self, other: ArrayLike) -> np.ndarray:
+        return np.asarray(self._data > _data_of(other))
 
-    def abs(self) -> "Tensor":
-        """``|x|``; the gradient at 0 is 0 (as PyTorch)."""
-        return _apply(ABS, (self,))
-
-    __abs__ = abs
-
-    # Comparisons give bool tensors without history (== and != stay identity, like Value,
-    # so tensors can be dict keys; compare .data for elementwise equality).
-    def __lt__(self, other: ArrayLike) -> "Tensor":
-        return _wrap(np.asarray(self.data < _data_of(other)))
-
-    def __le__(self, other: ArrayLike) -> "Tensor":
-        return _wrap(np.asarray(self.data <= _data_of(other)))
-
-    def __gt__(self, other: ArrayLike) -> "Tensor":
-        return _wrap(np.asarray(self.data > _data_of(other)))
-
-    def __ge__(self, other: ArrayLike) -> "Tensor":
-        return _wrap(np.asarray(self.data >= _data_of(other)))
+    def __ge__(self, other: ArrayLike) -> np.ndarray:
+        return np.asarray(self._data >= _data_of(other))
 
     __hash__ = object.__hash__
 
-    # -- reductions ----------------------------------------------------------------------------
-    def sum(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+    # -- reductions: axis/keepdims (NumPy) or dim/keepdim (PyTorch) -------------------------
+    def sum(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> "Tensor":
         """Sum over ``axis`` (an int, a tuple of ints, or None for all), as ``np.sum``."""
-        return _apply(SUM, (self,), _axes(axis, self.data.ndim, "sum"), bool(keepdims))
+        return _reduce(SUM, self, axis, keepdims, dim, keepdim)
 
-    def mean(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+    def mean(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> "Tensor":
         """Mean over ``axis`` (an int, a tuple of ints, or None for all), as ``np.mean``."""
-        return _apply(MEAN, (self,), _axes(axis, self.data.ndim, "mean"), bool(keepdims))
+        return _reduce(MEAN, self, axis, keepdims, dim, keepdim)
 
-    def max(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
-        """Maximum over ``axis``. The gradient goes to the maximal elements; if several are
-        equal, they share it evenly (like PyTorch's ``amax``)."""
-        return _apply(MAX, (self,), _axes(axis, self.data.ndim, "max"), bool(keepdims))
+    def max(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> "Tensor":
+        """Maximum over ``axis`` (the values, as ``torch.amax``). The gradient goes to the
+        maximal elements; equal ones share it evenly."""
+        return _reduce(MAX, self, axis, keepdims, dim, keepdim)
 
-    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> "Tensor":
+    def min(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> "Tensor":
+        """Minimum over ``axis`` (as ``torch.amin``): ``-(-x).max(axis)``."""
+        return -(-self).max(axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Optional[bool] = None) -> "Tensor":
         """``log(sum(exp(x)))`` over ``axis``, computed without overflow."""
-        return _apply(LOGSUMEXP, (self,), _axes(axis, self.data.ndim, "logsumexp"), bool(keepdims))
+        return _reduce(LOGSUMEXP, self, axis, keepdims, dim, keepdim)
 
-    def softmax(self, axis: int = -1) -> "Tensor":
+    def argmax(self, axis: Optional[int] = None, keepdims: bool = False, *, dim: Optional[int] = None, keepdim: Optional[bool] = None) -> np.ndarray:
+        """Index of the maximum (of the flattened tensor if ``axis`` is None): an int array."""
+        axis, keepdims = _dim(axis, keepdims, dim, keepdim)
+        return np.argmax(self._data, axis=axis, keepdims=keepdims)
+
+    def argmin(self, axis: Optional[int] = None, keepdims: bool = False, *, dim: Optional[int] = None, keepdim: Optional[bool] = None) -> np.ndarray:
+        """Index of the minimum (of the flattened tensor if ``axis`` is None): an int array."""
+        axis, keepdims = _dim(axis, keepdims, dim, keepdim)
+        return np.argmin(self._data, axis=axis, keepdims=keepdims)
+
+    def softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
         """``exp(x) / sum(exp(x))`` along ``axis``, computed without overflow."""
-        return _apply(SOFTMAX, (self,), _axes(axis, self.data.ndim, "softmax", single=True))
+        return _apply(SOFTMAX, (self,), _axes(_dim(axis, False, dim, None)[0], self.ndim, "softmax", single=True))
 
-    def log_softmax(self, axis: int = -1) -> "Tensor":
+    def log_softmax(self, axis: int = -1, *, dim: Optional[int] = None) -> "Tensor":
         """``x - logsumexp(x)`` along ``axis``, computed without overflow."""
-        return _apply(LOG_SOFTMAX, (self,), _axes(axis, self.data.ndim, "log_softmax", single=True))
+        return _apply(LOG_SOFTMAX, (self,), _axes(_dim(axis, False, dim, None)[0], self.ndim, "log_softmax", single=True))
 
     # -- shapes ----------------------------------------------------------------------------
     def reshape(self, *shape: Union[int, Sequence[int]]) -> "Tensor":
         """A tensor with the same data in a new shape; ``reshape(2, -1)`` or ``reshape((2, -1))``."""
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = tuple(shape[0])
-        return _apply(RESHAPE, (self,), shape)
+        return _apply(RESHAPE, (self,), tuple(int(n) for n in shape))
 
-    def transpose(self, *axes: Union[int, Sequence[int]]) -> "Tensor":
-        """Permute the axes (all reversed if none are given), as ``np.transpose``."""
-        if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
-            axes = axes[0]
-        axes = tuple(int(a) for a in axes) if axes else None
-        return _apply(TRANSPOSE, (self,), axes)
+    view = reshape
+
+    def permute(self, *dims: Union[int, Sequence[int]]) -> "Tensor":
+        """Reorder the axes: ``permute(2, 0, 1)`` (PyTorch; ``np.transpose`` with axes)."""
+        if len(dims) == 1 and not isinstance(dims[0], (int, np.integer)):
+            dims = tuple(dims[0])
+        if sorted(int(d) % max(self.ndim, 1) for d in dims) != list(range(self.ndim)) or len(dims) != self.ndim:
+            raise ValueError(f"permute{tuple(dims)} is not a permutation of the {self.ndim} dims of shape {self.shape}")
+        return _apply(TRANSPOSE, (self,), tuple(int(d) % self.ndim for d in dims))
+
+    def transpose(self, dim0: Any = None, dim1: Optional[int] = None) -> "Tensor":
+        """Swap two dims, as ``torch.transpose(x, dim0, dim1)``; with no arguments, reverse all
+        axes (as ``.T``); with one sequence, permute (as ``np.transpose(x, axes)``)."""
+        if dim0 is None and dim1 is None:
+            return self.T
+        if dim1 is None and isinstance(dim0, (tuple, list)):
+            return self.permute(dim0)
+        if dim0 is None or dim1 is None:
+            raise TypeError("transpose() takes two dims (dim0, dim1), or none to reverse all axes")
+        nd = self.ndim
+        for d in (dim0, dim1):
+            if not -nd <= d < nd:
+                raise ValueError(f"transpose: dim {d} is out of range for a tensor with {nd} dimensions")
+        perm = list(range(nd))
+        perm[dim0 % nd], perm[dim1 % nd] = perm[dim1 % nd], perm[dim0 % nd]
+        return _apply(TRANSPOSE, (self,), tuple(perm))
 
     @property
     def T(self) -> "Tensor":
         """The tensor with its axes reversed (the matrix transpose for 2-D)."""
         return _apply(TRANSPOSE, (self,), None)
 
+    def squeeze(self, dim: Axis = None) -> "Tensor":
+        """Remove axes of length 1 (all of them, or those in ``dim`` that have length 1)."""
+        shape = self.shape
+        dims = range(len(shape)) if dim is None else _axes(dim, self.ndim, "squeeze")
+        drop = {d for d in dims if shape[d] == 1}
+        return self.reshape(tuple(n for i, n in enumerate(shape) if i not in drop))
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        """Insert an axis of length 1 at ``dim`` (``-1`` appends one)."""
+        nd = self.ndim + 1
+        if not -nd <= dim < nd:
+            raise ValueError(f"unsqueeze: dim {dim} is out of range for a result with {nd} dimensions")
+        shape = list(self.shape)
+        shape.insert(dim % nd, 1)
+        return self.reshape(tuple(shape))
+
+    def expand(self, *shape: Union[int, Sequence[int]]) -> "Tensor":
+        """Broadcast to ``shape`` (as ``np.broadcast_to``); the gradient is summed back."""
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = tuple(shape[0])
+        return _apply(BROADCAST_TO, (self,), tuple(shape))
+
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
         """Merge dims ``start_dim..end_dim`` into one (PyTorch semantics: all dims by default,
         so a 0-d tensor becomes shape (1,))."""
-        shape = self.data.shape
+        shape = self._data.shape
         if not shape:
             return self.reshape(1)
         nd = len(shape)
@@ -382,66 +432,57 @@ class Tensor:
         index, unique = _normalize_index(index)
         return _apply(GETITEM, (self,), index, unique)
 
+    # -- interop -------------------------------------------------------------------------------
+    def to_torch(self) -> Any:
+        """A ``torch.Tensor`` with a copy of the data (and ``requires_grad``); needs torch."""
+        from .interop import to_torch
+
+        return to_torch(self)
+
+    @staticmethod
+    def from_torch(tensor: Any) -> "Tensor":
+        """A Tensor with a copy of a ``torch.Tensor``'s data (and ``requires_grad``)."""
+        from .interop import from_torch
+
+        return from_torch(tensor)
+
     # -- backpropagation --------------------------------------------------------------------
-    def backward(self, gradient: Optional[ArrayLike] = None) -> None:
+    def backward(self, gradient: Optional[ArrayLike] = None, *, create_graph: bool = False) -> None:
         """Accumulate ``d(self)/d(leaf)`` (times ``gradient``) into every leaf's ``.grad``.
 
         ``gradient`` is the gradient of some final scalar w.r.t. this tensor; it may be
         omitted only for one-element tensors (then it is 1). Leaves accumulate (``grad`` None
-        is set, otherwise added to in place), exactly like PyTorch, so call ``zero_grad()``
-        between steps. The graph is kept, so calling ``backward()`` again runs the same pass
-        again and the leaves receive the gradient a second time (like PyTorch with
-        ``retain_graph=True``).
+        is set, otherwise added to), exactly like PyTorch, so call ``zero_grad()`` between
+        steps. The graph is kept, so calling ``backward()`` again gives the leaves the
+        gradient a second time (like PyTorch with ``retain_graph=True``).
+
+        With ``create_graph=True`` the gradients are Tensors with history, so a function of
+        ``x.grad`` (a gradient penalty, a Hessian-vector product) can be differentiated again.
         """
         if not self._requires_grad:
             raise RuntimeError(
                 f"backward() on a tensor of shape {self.shape} that does not require grad: none of "
                 "its inputs has requires_grad=True, or it was computed under no_grad()"
             )
-        seed, seed_is_ours = self._seed(gradient)
-        uses = _count_uses(self)
-        grads: dict[Tensor, Any] = {self: seed}
-        # ids of gradient arrays that something besides the engine may still hold (the
-        # caller's `gradient`, or one array passed through to several inputs): a leaf never
-        # stores those as its .grad, it stores a copy.
-        shared = set() if seed_is_ours else {id(seed)}
-        ready = [self]
-        while ready:  # a node is ready once every consumer has sent it its gradient
-            node = ready.pop()
-            g = grads.pop(node)  # intermediate gradients are dropped as soon as they are used
-            op = node._op
-            if op is None:
-                _accumulate(node, g, id(g) in shared)
-                continue
-            if node._retains_grad:
-                node.grad = np.array(g, dtype=node.data.dtype)
-            parents, xs, out, ctx, vjps = node._parents, node._inputs, node.data, node._ctx, op.vjps
-            passed_through = False
-            for i, p in enumerate(parents):
-                if not p._requires_grad:
-                    continue
-                gi = vjps[i](g, out, ctx, *xs)
-                if gi is g:
-                    if passed_through:  # e.g. a + b: the same array goes to both inputs
-                        shared.add(id(g))
-                    passed_through = True
-                prev = grads.get(p)
-                grads[p] = gi if prev is None else prev + gi
-                n = uses[p] - 1
-                uses[p] = n
-                if n == 0:
-                    ready.append(p)
+        seed = self._seed(gradient)
+        if create_graph:
+            seed = _wrap(seed)
+        stored = {id(seed)}  # arrays a leaf must not keep as its own: the caller's, and shared ones
+        for node, g in backprop(self, seed, create_graph=create_graph).items():
+            if node._op is None:
+                _accumulate(node, g, create_graph, stored)
+            elif node._retains_grad:
+                node.grad = g if create_graph else np.array(g, dtype=node._data.dtype)
 
-    def _seed(self, gradient: Optional[ArrayLike]) -> tuple[np.ndarray, bool]:
-        """The starting gradient and whether the engine owns it (False: the caller's array)."""
+    def _seed(self, gradient: Optional[ArrayLike]) -> np.ndarray:
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs: this tensor has shape "
                     f"{self.shape}; pass backward(gradient) with a gradient of that shape"
                 )
-            return np.ones(self.shape, dtype=self.data.dtype), True
-        seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient)
+            return np.ones(self.shape, dtype=self._data.dtype)
+        seed = np.asarray(gradient._data if isinstance(gradient, Tensor) else gradient)
         if seed.shape != self.shape:
             raise ValueError(
                 f"backward(gradient): the gradient has shape {seed.shape} but the tensor has shape "
@@ -449,9 +490,44 @@ class Tensor:
             )
         if seed.dtype.kind not in "biuf":
             raise TypeError(f"backward(gradient): the gradient must be numeric, got dtype {seed.dtype}")
-        if seed.dtype != self.data.dtype:
-            return seed.astype(self.data.dtype), True
-        return seed, False
+        return seed.astype(self._data.dtype, copy=False)
+
+    # -- the node protocol of gradengine.autograd ------------------------------------------------
+    def _needs_grad(self) -> bool:
+        return self._requires_grad
+
+    def _backward(self, g: Any, create_graph: bool) -> list:
+        """The chain rule at this node: the ``(operand, gradient)`` pairs it sends back, each
+        summed to its operand's shape (broadcasting undone once, here, for every rule)."""
+        op, prev, params = self._op, self._prev, self._params
+        xs, out = (prev, self) if create_graph else (self._inputs, self._data)
+        vjps, variadic = op.vjps, op.nin is None
+        sent = []
+        for i, p in enumerate(prev):
+            if p._requires_grad:
+                gi = vjps(i, g, out, *xs, *params) if variadic else vjps[i](g, out, *xs, *params)
+                sent.append((p, p._fit(gi)))
+        return sent
+
+    def _fit(self, g: Any) -> Any:
+        """``g`` with this tensor's shape: summed over broadcast axes, or a scalar broadcast."""
+        shape = self._data.shape
+        if g.__class__ is not Tensor and g.__class__ is not _ndarray:
+            g = np.asarray(g, dtype=self._data.dtype)
+        if g.shape == shape:
+            return g
+        op = BROADCAST_TO if np.broadcast_shapes(g.shape, shape) == shape else SUM_TO
+        return op(g, shape)
+
+    def _cotangent(self) -> "Tensor":
+        """A zero leaf of this tensor's shape that requires grad (forward mode's double-vjp)."""
+        return Tensor(np.zeros(self._data.shape, dtype=self._data.dtype), requires_grad=True)
+
+    @staticmethod
+    def _dispatch(op: Op, args: Sequence, params: Sequence = ()) -> "Tensor":
+        like = next(a for a in args if isinstance(a, Tensor))
+        parents = tuple(a if isinstance(a, Tensor) else _lift(a, like) for a in args)
+        return _apply(op, parents, *params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,34 +536,35 @@ class Tensor:
 def _wrap(data: np.ndarray) -> Tensor:
     """A leaf Tensor around ``data`` (not copied, not validated): the fast internal constructor."""
     t = _new(Tensor)
-    t.data = data
+    t._data = data
     t.grad = None
     t.name = ""
     t._requires_grad = False
     t._op = None
-    t._parents = ()
+    t._prev = ()
     t._inputs = None
-    t._ctx = None
+    t._params = ()
     t._retains_grad = False
     return t
 
 
 def _apply(op: Op, parents: tuple[Tensor, ...], *params: Any) -> Tensor:
-    """Run ``op`` on ``parents`` and return the output, recording the node if needed.
+    """Run ``op`` on ``parents`` and return the output: the one place a Tensor node is made.
 
-    The output is recorded (``_op``, ``_parents``, the input arrays ``_inputs`` and the op's
-    ``_ctx``) only when grad mode is on and some input requires a gradient; otherwise it is a
-    plain leaf and the context is dropped.
+    The output records the op, its operands, their arrays and the op's constants only when
+    grad mode is on and some input requires a gradient; otherwise it is a plain leaf.
     """
-    xs = [p.data for p in parents]
+    xs = [p._data for p in parents]
     try:
-        out, ctx = op.forward(*xs, *params)
+        out = op.array(*xs, *params)
     except (ValueError, TypeError, IndexError) as e:
         raise _op_error(op, parents, e) from None
     if out.__class__ is not _ndarray:  # NumPy reductions return scalars, not 0-d arrays
         out = np.asarray(out)
+    if GradMode.anomaly:
+        check_forward(op, parents, out)
     t = _new(Tensor)
-    t.data = out
+    t._data = out
     t.grad = None
     t.name = ""
     t._retains_grad = False
@@ -496,58 +573,43 @@ def _apply(op: Op, parents: tuple[Tensor, ...], *params: Any) -> Tensor:
             if p._requires_grad:
                 t._requires_grad = True
                 t._op = op
-                t._parents = parents
+                t._prev = parents
                 t._inputs = xs
-                t._ctx = ctx
+                t._params = params
                 return t
     t._requires_grad = False
     t._op = None
-    t._parents = ()
+    t._prev = ()
     t._inputs = None
-    t._ctx = None
+    t._params = ()
     return t
 
 
 def _op_error(op: Op, parents: Sequence[Tensor], e: Exception) -> Exception:
     """The exception to raise when an op's forward fails: same kind, naming shapes and dtypes."""
-    inputs = ", ".join(f"{p.data.dtype} {p.data.shape}" for p in parents)
+    inputs = ", ".join(f"{p._data.dtype} {p._data.shape}" for p in parents)
     cls = IndexError if isinstance(e, IndexError) and not isinstance(e, ValueError) else (
         TypeError if isinstance(e, TypeError) else ValueError
     )
     return cls(f"{op.name} ({op.symbol}) failed for inputs of shape and dtype [{inputs}]: {e}")
 
 
-def _count_uses(root: Tensor) -> dict[Tensor, int]:
-    """Map every node that ``root`` depends on (through tensors requiring grad) to the number
-    of times it is used as an input. Iterative: graphs may be arbitrarily deep."""
-    uses = {root: 0}
-    stack = [root]
-    while stack:
-        for p in stack.pop()._parents:
-            if p._requires_grad:
-                if p in uses:
-                    uses[p] += 1
-                else:
-                    uses[p] = 1
-                    stack.append(p)
-    return uses
-
-
-def _accumulate(leaf: Tensor, g: Any, shared: bool) -> None:
-    """Add the gradient ``g`` into ``leaf.grad``, never storing an array someone else holds.
-
-    ``g`` is stored as-is only when it is a fresh array of the leaf's dtype that nothing else
-    references (not shared, not a view); otherwise a copy is stored. Later passes add in place.
-    """
-    data = leaf.data
-    if g.__class__ is not _ndarray or g.dtype != data.dtype:
-        g = np.array(g, dtype=data.dtype)
-    elif shared or g.base is not None:
-        g = g.copy()
-    if g.shape != data.shape:  # a vjp rule returned the wrong shape: an engine bug
-        raise RuntimeError(f"internal error: gradient of shape {g.shape} for a leaf of shape {data.shape}")
+def _accumulate(leaf: Tensor, g: Any, create_graph: bool, stored: set) -> None:
+    """Add the gradient ``g`` into ``leaf.grad``, never storing an array someone else holds
+    (``stored``: ids of the caller's array and of arrays already given to a leaf)."""
+    if create_graph:  # a Tensor with history
+        g = g if isinstance(g, Tensor) else _wrap(np.array(g, dtype=leaf._data.dtype))
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    if isinstance(g, Tensor):
+        g = g._data
     if leaf.grad is None:
+        if g.__class__ is not _ndarray or g.dtype != leaf._data.dtype or g.base is not None or id(g) in stored:
+            g = np.array(g, dtype=leaf._data.dtype)  # a copy the leaf owns
+        stored.add(id(g))
         leaf.grad = g
+    elif isinstance(leaf.grad, Tensor):
+        leaf.grad = leaf.grad._data + g
     else:
         leaf.grad += g
 
@@ -558,26 +620,38 @@ def _lift(x: Any, like: Tensor) -> Optional[Tensor]:
     Python numbers become 0-d arrays of the dtype NumPy gives ``like`` combined with them
     (float32 stays float32); ndarrays are wrapped without copying; lists become float32.
     """
-    if x.__class__ is Tensor:
+    if isinstance(x, Tensor):
         return x
     if isinstance(x, _ndarray):
         return _wrap(x)
     if isinstance(x, (int, float)):  # includes bool; NumPy 2 treats Python scalars as "weak"
-        dtype = like.data.dtype
+        dtype = like._data.dtype
         if dtype.kind != "f":  # e.g. int tensor * 2.5 -> float64, as NumPy
-            dtype = np.result_type(like.data, x)
+            dtype = np.result_type(like._data, x)
         return _wrap(np.asarray(x, dtype=dtype))
     if isinstance(x, np.generic):
         return _wrap(np.asarray(x))
-    if isinstance(x, Tensor):  # a subclass
-        return x
     if isinstance(x, (list, tuple)):
         return _wrap(np.asarray(x, dtype=np.float32))
     return None
 
 
 def _data_of(x: Any) -> Any:
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _dim(axis: Any, keepdims: bool, dim: Any, keepdim: Optional[bool]) -> tuple[Any, bool]:
+    """Accept PyTorch's ``dim``/``keepdim`` beside NumPy's ``axis``/``keepdims``."""
+    if dim is not None:
+        if axis is not None and axis != -1:
+            raise TypeError("pass either axis= or dim=, not both")
+        axis = dim
+    return axis, bool(keepdims if keepdim is None else keepdim)
+
+
+def _reduce(op: Op, x: Tensor, axis: Axis, keepdims: bool, dim: Axis, keepdim: Optional[bool]) -> Tensor:
+    axis, keepdims = _dim(axis, keepdims, dim, keepdim)
+    return _apply(op, (x,), _axes(axis, x._data.ndim, op.name), keepdims)
 
 
 def _axes(axis: Axis, ndim: int, fn: str, single: bool = False) -> Any:
@@ -609,7 +683,7 @@ def _normalize_index(index: Any) -> tuple[Any, bool]:
     unique, out, n_arrays = True, [], 0
     for p in parts:
         if isinstance(p, Tensor):
-            p = p.data
+            p = p._data
         elif isinstance(p, list):
             p = np.asarray(p)
         if isinstance(p, np.ndarray):
@@ -625,6 +699,43 @@ def _normalize_index(index: Any) -> tuple[Any, bool]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Methods built from the op table, one loop, one method per elementwise record
+# ---------------------------------------------------------------------------------------------
+def _unary(op: Op):
+    def method(self: Tensor) -> Tensor:
+        return _apply(op, (self,))
+
+    return method
+
+
+def _binary(op: Op, reflected: bool = False):
+    def method(self: Tensor, other: ArrayLike) -> Tensor:
+        other = _lift(other, self)
+        if other is None:
+            return NotImplemented
+        return _apply(op, (other, self) if reflected else (self, other))
+
+    return method
+
+
+def _install(name: str, fn: Any, op: Op, doc: str) -> None:
+    fn.__name__, fn.__qualname__ = name, f"Tensor.{name}"
+    fn.__doc__ = f"{doc} Elementwise, with broadcasting (op {op.name!r})."
+    setattr(Tensor, name, fn)
+
+
+for _op in ELEMENTWISE:  # every method not written out in the class body
+    if _op.method is None or _op.method in Tensor.__dict__:
+        continue
+    if _op.nin == 2:
+        _install(_op.method, _binary(_op), _op, _op.doc)
+        _install("__r" + _op.method[2:], _binary(_op, reflected=True), _op, f"``other {_op.symbol} self``.")
+    else:
+        _install(_op.method, _unary(_op), _op, _op.doc)
+Tensor.__abs__ = Tensor.abs
+
+
+# ---------------------------------------------------------------------------------------------
 # Functions of several tensors
 # ---------------------------------------------------------------------------------------------
 def _as_tensors(tensors: Sequence[ArrayLike], fn: str) -> tuple[Tensor, ...]:
@@ -635,9 +746,11 @@ def _as_tensors(tensors: Sequence[ArrayLike], fn: str) -> tuple[Tensor, ...]:
 
 def concatenate(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis (``np.concatenate``); differentiable in each."""
-    return _apply(CONCATENATE, _as_tensors(tensors, "concatenate"), axis)
+    ts = _as_tensors(tensors, "concatenate")
+    return _apply(CONCATENATE, ts, _axes(axis, ts[0].ndim, "concatenate", single=True) if ts[0].ndim else axis)
 
 
 def stack(tensors: Sequence[ArrayLike], axis: int = 0) -> Tensor:
     """Join same-shape tensors along a new axis (``np.stack``); differentiable in each."""
-    return _apply(STACK, _as_tensors(tensors, "stack"), axis)
+    ts = _as_tensors(tensors, "stack")
+    return _apply(STACK, ts, _axes(axis, ts[0].ndim + 1, "stack", single=True))

@@ -42,13 +42,14 @@ try:
 except ImportError as e:  # pragma: no cover - exercised only without the dev extra
     raise ImportError("gradengine.testing needs hypothesis: pip install hypothesis (or gradengine[dev])") from e
 
+from .autograd import Op
 from .engine import OPS, Value
-from .gradcheck import gradcheck
+from .gradcheck import gradcheck, gradgradcheck
 from .tensor import Tensor
 
 __all__ = [
     "SMOOTH", "CALL", "finite_floats", "op_args", "expressions", "evaluate", "apply_op",
-    "is_smooth_at", "check_gradients", "assert_close",
+    "is_smooth_at", "check_gradients", "check_grads", "assert_close",
     "shapes", "arrays", "broadcast_pair", "away_from_zero", "axis_args", "check_vs_torch", "to_torch",
 ]
 
@@ -58,55 +59,31 @@ def finite_floats(lo: float = -10.0, hi: float = 10.0) -> st.SearchStrategy[floa
     return st.floats(lo, hi, allow_nan=False, allow_infinity=False)
 
 
-def _far_from_zero(x: float, margin: float = 1e-2) -> bool:
-    return abs(x) > margin
+def _smooth(op: Op) -> Callable[..., bool]:
+    dom = op.domain
+    if op.nin == 2:
+        return lambda a, b: dom.contains(a, b)
+    return lambda a, c=None: dom.contains(a) if c is None else dom.contains(a, c)
 
 
-# Where each op is smooth: predicate over its operands' data (a, b); b is None or a constant.
-SMOOTH: dict[str, Callable[[float, Any], bool]] = {
-    "add": lambda a, b: True,
-    "sub": lambda a, b: True,
-    "mul": lambda a, b: True,
-    "div": lambda a, b: abs(b) > 0.1,
-    "pow": lambda a, b: a > 0.1,
-    "powc": lambda a, c: a > 0.1 or (float(c).is_integer() and c >= 0),
-    "neg": lambda a, b: True,
-    "exp": lambda a, b: a < 20.0,
-    "log": lambda a, b: a > 0.1,
-    "sqrt": lambda a, b: a > 0.1,
-    "tanh": lambda a, b: True,
-    "sigmoid": lambda a, b: True,
-    "relu": lambda a, b: _far_from_zero(a),
-    "abs": lambda a, b: _far_from_zero(a),
-    "sin": lambda a, b: True,
-    "cos": lambda a, b: True,
-    "identity": lambda a, b: True,
-}
+def _call(op: Op) -> Callable[..., Any]:
+    """How op is called through the public API (the same for Values, Tensors and torch)."""
+    if op.method is None:  # identity: no method, the op itself
+        return lambda a: a
+    if op.method.startswith("__"):
+        return getattr(operator, op.method.strip("_"))
+    return lambda *a: getattr(a[0], op.method)(*a[1:])
 
-# How each op is called through the public API. Values, PyTorch tensors and NumPy-like objects
-# share these method names, so one expression can be evaluated by several engines.
-CALL: dict[str, Callable[..., Any]] = {
-    "add": operator.add,
-    "sub": operator.sub,
-    "mul": operator.mul,
-    "div": operator.truediv,
-    "pow": operator.pow,
-    "powc": operator.pow,
-    "neg": operator.neg,
-    "exp": lambda a: a.exp(),
-    "log": lambda a: a.log(),
-    "sqrt": lambda a: a.sqrt(),
-    "tanh": lambda a: a.tanh(),
-    "sigmoid": lambda a: a.sigmoid(),
-    "relu": lambda a: a.relu(),
-    "abs": lambda a: abs(a),
-    "sin": lambda a: a.sin(),
-    "cos": lambda a: a.cos(),
-    "identity": lambda a: a,
-}
 
-_BINARY = {name for name, op in OPS.items() if op.arity == 2}
-_POWC_EXPONENTS = st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0])
+#: Where each scalar op is smooth: ``SMOOTH[name](a, b)`` with b the second operand, the
+#: constant (``powc``'s exponent) or None. Generated from each op record's ``domain``.
+SMOOTH: dict[str, Callable[..., bool]] = {name: _smooth(op) for name, op in OPS.items()}
+
+#: How each scalar op is called through the public API; Values, PyTorch tensors and NumPy-like
+#: objects share these names, so one expression can be evaluated by several engines.
+CALL: dict[str, Callable[..., Any]] = {name: _call(op) for name, op in OPS.items()}
+
+_BINARY = {name for name, op in OPS.items() if op.nin == 2}
 
 
 def apply_op(name: str, a: Union[Value, float], b: Union[Value, float, None] = None) -> Value:
@@ -116,25 +93,24 @@ def apply_op(name: str, a: Union[Value, float], b: Union[Value, float, None] = N
     """
     op = OPS[name]
     a = a if isinstance(a, Value) else Value(a)
-    if op.arity == 2 and not isinstance(b, Value):
-        b = Value(b)
-    return op.make(a, b)
+    return op(a, b) if op.nin == 2 or b is not None else op(a)
 
 
 @st.composite
 def op_args(draw: Callable, name: str) -> tuple:
-    """Operands for op ``name`` inside its smooth region: ``(a,)``, ``(a, b)`` or ``(a, const)``."""
-    smooth = SMOOTH[name]
-    if name == "powc":
-        c = draw(_POWC_EXPONENTS)
-        a = draw(finite_floats(0.2, 5.0) if not c.is_integer() or c < 0 else finite_floats(-5.0, 5.0))
+    """Operands for op ``name`` inside its smooth region (its record's ``domain``):
+    ``(a,)``, ``(a, b)`` or ``(a, constant)``."""
+    op = OPS[name]
+    dom = op.domain
+    if dom.params:
+        c = draw(st.sampled_from(dom.params))
+        a = draw(finite_floats(*dom.ranges[0]).filter(lambda x: dom.contains(x, c)))
         return (a, c)
-    lo, hi = {"exp": (-10.0, 5.0), "pow": (0.2, 5.0), "log": (0.2, 50.0), "sqrt": (0.2, 50.0)}.get(name, (-5.0, 5.0))
-    a = draw(finite_floats(lo, hi).filter(lambda x: smooth(x, None)) if name not in _BINARY else finite_floats(lo, hi))
-    if name not in _BINARY:
-        return (a,)
-    b = draw(finite_floats(-3.0, 3.0).filter(lambda y: smooth(a, y)))
-    return (a, b)
+    xs: list = []
+    for i, (lo, hi) in enumerate(dom.ranges):
+        x = draw(finite_floats(lo, hi).filter(lambda x, i=i: dom.avoid[i] is None or abs(x - dom.avoid[i]) > dom.margin))
+        xs.append(x)
+    return tuple(xs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,20 +126,22 @@ def expressions(n_vars: int = 2, max_leaves: int = 8, ops: Sequence[str] | None 
     nodes carry their exponent as the second item. Evaluate with :func:`evaluate`.
     """
     names = sorted(n for n in (ops or OPS) if n != "identity")
+    powc_exponents = st.sampled_from(OPS["powc"].domain.params)
     leaves = st.one_of(st.integers(0, n_vars - 1), finite_floats(-2.0, 2.0).map(lambda c: round(c, 2)))
 
     def extend(children: st.SearchStrategy[Tree]) -> st.SearchStrategy[Tree]:
         def node(name: str) -> st.SearchStrategy[Tree]:
             if name == "powc":
-                return st.tuples(st.just(name), children, _POWC_EXPONENTS)
+                return st.tuples(st.just(name), children, powc_exponents)
             if name in _BINARY:
                 return st.tuples(st.just(name), children, children)
             return st.tuples(st.just(name), children)
 
         return st.sampled_from(names).flatmap(node)
 
-    # A tree whose leaves are all constants is still a valid expression (its gradient is zero).
-    return st.recursive(leaves, extend, max_leaves=max_leaves)
+    # A tree whose leaves are all constants is still a valid expression (its gradient is zero),
+    # but never a bare constant: evaluate() always returns a Value.
+    return st.recursive(leaves, extend, max_leaves=max_leaves).filter(lambda t: not isinstance(t, float))
 
 
 def evaluate(tree: Tree, variables: Sequence[Any], constant: Callable[[float], Any] = float) -> Any:
@@ -215,7 +193,7 @@ def is_smooth_at(root: Any, *, max_abs: float = 1e6) -> bool:
         if v.op is None:
             continue
         children = v.children
-        b = children[1].data if len(children) == 2 else v._b
+        b = children[1].data if len(children) == 2 else (v._params[0] if v._params else None)
         if not SMOOTH[v.op.name](children[0].data, b):
             return False
         for c in children:
@@ -231,6 +209,56 @@ def check_gradients(
     """``gradcheck(f, *args)`` with tolerances suited to smooth float64 functions; ``args`` are
     floats/Values (scalar engine) or float64 arrays/Tensors (tensor engine)."""
     return gradcheck(f, *args, atol=atol, rtol=rtol, **kw)
+
+
+def check_grads(
+    f: Callable[..., Any], *args: Any, modes: Sequence[str] = ("fwd", "rev"), order: int = 2,
+    eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-4, seed: int = 0,
+) -> bool:
+    """Check ``f``'s derivatives up to ``order`` in forward and/or reverse mode (HIPS autograd's
+    ``check_grads``), against central differences in float64.
+
+    ``"rev"``: :func:`gradengine.gradcheck`, and for ``order >= 2``
+    :func:`gradengine.gradgradcheck` (second derivatives, also w.r.t. the incoming gradient).
+    ``"fwd"``: ``jvp`` along a random tangent against the numeric directional derivative; for
+    higher orders the same check on ``x -> jvp(f, x, t)``. ``args`` are floats or float64 arrays.
+    """
+    from .func import jvp
+
+    bad = set(modes) - {"fwd", "rev"}
+    if bad or not modes:
+        raise ValueError(f"check_grads: modes must be a subset of ('fwd', 'rev'), got {tuple(modes)!r}")
+    if order < 1:
+        raise ValueError(f"check_grads: order must be at least 1, got {order}")
+    if "rev" in modes:
+        gradcheck(f, *args, eps=eps, atol=atol, rtol=rtol, seed=seed)
+        if order >= 2:
+            gradgradcheck(f, *args, eps=eps, atol=atol, rtol=rtol, seed=seed)
+    if "fwd" in modes:
+        rng = np.random.default_rng(seed)
+        raw = [np.asarray(getattr(a, "data", a), dtype=np.float64) for a in args]
+        tangents = [rng.standard_normal(a.shape) if a.ndim else float(rng.standard_normal()) for a in raw]
+        prim = [a if a.ndim else float(a) for a in raw]
+        f_of_raw = lambda *xs: f(*xs)  # noqa: E731
+        for k in range(order):
+            _, analytic = jvp(f_of_raw, prim, tangents)
+            plus = [p + eps * t for p, t in zip(prim, tangents)]
+            minus = [p - eps * t for p, t in zip(prim, tangents)]
+            numeric = (np.asarray(_data_of(f_of_raw(*plus))) - np.asarray(_data_of(f_of_raw(*minus)))) / (2 * eps)
+            if not np.allclose(np.asarray(analytic, dtype=np.float64), numeric, atol=atol, rtol=rtol, equal_nan=True):
+                raise AssertionError(
+                    f"check_grads: forward mode, order {k + 1}: jvp {np.asarray(analytic)!r} vs numeric {numeric!r}"
+                )
+            f_of_raw = (lambda g: lambda *xs: jvp(g, [_lift_arg(x) for x in xs], tangents)[1])(f_of_raw)
+    return True
+
+
+def _data_of(x: Any) -> Any:
+    return x.data if isinstance(x, (Value, Tensor)) else x
+
+
+def _lift_arg(x: Any) -> Any:
+    return x
 
 
 def assert_close(actual: float, expected: float, *, rtol: float = 1e-9, atol: float = 1e-12, what: str = "") -> None:
@@ -304,7 +332,31 @@ def to_torch(a: np.ndarray, requires_grad: bool = True) -> Any:
     return torch.tensor(a, dtype=torch.float64, requires_grad=requires_grad)
 
 
-def check_vs_torch(
+_torch_warm = False
+
+
+def _warm_torch() -> None:
+    """Import torch and run one tiny backward, so the first check in a test is not slowed by
+    torch's start-up (which trips hypothesis' default 200 ms deadline)."""
+    global _torch_warm
+    if not _torch_warm:
+        import torch
+
+        x = torch.ones(2, dtype=torch.float64, requires_grad=True)
+        (x * x).sum().backward()
+        _torch_warm = True
+
+
+def __getattr__(name: str) -> Any:
+    # ``from gradengine.testing import check_vs_torch`` warms torch up at import time, not
+    # inside the first (timed) hypothesis example; without torch it raises ImportError there.
+    if name == "check_vs_torch":
+        _warm_torch()
+        return _check_vs_torch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_vs_torch(
     fn: Callable[..., Tensor],
     torch_fn: Callable[..., Any],
     *inputs: np.ndarray,
@@ -314,9 +366,11 @@ def check_vs_torch(
     differentiable: Optional[Sequence[bool]] = None,
 ) -> None:
     """Compare ``fn`` (on Tensors) and ``torch_fn`` (on torch float64 tensors): the output, and
-    the gradient of every input for a random output gradient ``v``."""
+    the gradient of every input for a random output gradient ``v``. Needs torch; importing it
+    from this module warms torch up, so it works under ``@given`` with default settings."""
     import torch
 
+    _warm_torch()
     differentiable = differentiable or [True] * len(inputs)
     ours = [Tensor(x, requires_grad=d) for x, d in zip(inputs, differentiable)]
     theirs = [to_torch(x, d) for x, d in zip(inputs, differentiable)]

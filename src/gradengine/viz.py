@@ -67,6 +67,7 @@ from typing import Any, Optional, Union
 import graphviz
 import numpy as np
 
+from .autograd import op_label
 from .engine import Value
 from .nn.module import Module
 
@@ -210,7 +211,7 @@ def _value_children(v: Value) -> tuple[Value, ...]:
 
 
 def _value_op_label(v: Value) -> Optional[str]:
-    return None if v._op is None else v._op.label(v._b)
+    return None if v._op is None else op_label(v)
 
 
 def _value_grad(v: Value) -> float:
