@@ -366,6 +366,10 @@ def test_a_new_run_does_not_replace_an_existing_run(tmp_path, capsys, fake_data)
         "to continue it, --out-dir DIR for a new folder, or --overwrite to replace it\n")
     assert ckpt.read_bytes() == before and len(fake_data.calls) == calls
 
+    code, _, err = run(quick(tmp_path / "run", "--limit", "200", "--overwrite", "--lr", "1e30"), capsys)
+    assert code == 3  # diverged before replacing anything: the message says what is on disk
+    assert f"no epoch was completed; {ckpt} is still the earlier run's checkpoint (epoch 2)" in err
+    assert ckpt.read_bytes() == before
     code, _, err = run(quick(tmp_path / "run", "--limit", "200", "--overwrite"), capsys)
     assert code == 0, err
     assert cli.load_checkpoint(ckpt).epoch == 1 and cli.load_checkpoint(ckpt).limit == 200

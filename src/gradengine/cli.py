@@ -526,6 +526,10 @@ class _Run:
             return f"{self.ckpt_path} holds epoch {self.written_epoch}"
         if self.resumed is not None and self.resumed.path.resolve() == self.ckpt_path.resolve():
             return f"no epoch was completed; {self.ckpt_path} is unchanged (epoch {self.resumed.epoch})"
+        if self.ckpt_path.exists():  # --overwrite, and nothing overwritten yet
+            epoch = _checkpoint_epoch(self.ckpt_path)
+            held = f" (epoch {epoch})" if epoch is not None else ""
+            return f"no epoch was completed; {self.ckpt_path} is still the earlier run's checkpoint{held}"
         return "no epoch was completed, so no checkpoint was written"
 
 
@@ -604,6 +608,7 @@ def _train_command(args: argparse.Namespace) -> int:
         if settings["limit"] is not None:
             x_tr, y_tr = x_tr[:settings["limit"]], y_tr[:settings["limit"]]
         hidden, batch_size = settings["hidden"], settings["batch_size"]
+        run.started, run.epoch = True, (ckpt.epoch if ckpt else 0) + 1  # from here on, an epoch is under way
         if ckpt is not None:
             for group in ckpt.optimizer.param_groups:
                 group["lr"] = settings["lr"]
@@ -629,7 +634,6 @@ def _train_command(args: argparse.Namespace) -> int:
             print(f"epoch {result['epoch']:>3}/{args.epochs}  train loss {h['train_loss'][-1]:.4f}  "
                   f"test acc {h['test_acc'][-1]:.4f}  {h['seconds'][-1]:.1f}s", flush=True)
 
-        run.started, run.epoch = True, (ckpt.epoch if ckpt else 0) + 1
         # train_mnist itself finds and reports nan/inf: NumPy's overflow warnings would only add noise
         numpy_warnings = np.errstate(over="ignore", invalid="ignore", divide="ignore")
         try:
@@ -645,9 +649,9 @@ def _train_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return interrupted()
     except TrainingDiverged as e:
-        hint = "" if args.detect_anomaly else "; try a smaller --lr, or --detect-anomaly to find the first op"
+        hint = "" if args.detect_anomaly else ". Try a smaller --lr, or --detect-anomaly to find the first op"
         found = "--detect-anomaly stopped training" if isinstance(e.__cause__, AnomalyError) else "training diverged"
-        print(f"gradengine: error: {found} at epoch {e.epoch}, step {e.step} of {e.steps}: {e.reason}. "
+        print(f"gradengine: error: {found} at epoch {e.epoch}, step {e.step} of {e.steps}: {e.reason}; "
               f"{run.checkpoint_state()}{hint}", file=sys.stderr)
         return EXIT_DIVERGED
     except BrokenPipeError:
