@@ -16,14 +16,14 @@ import pytest
 from gradengine import Value, cli, nn
 from gradengine.nn.module import CheckpointError, IncompatibleKeys, StateDictError
 
-from test_cli import FakeLoader, fake_mnist  # noqa: F401  (the synthetic data set)
+from test_cli import fake_mnist  # the synthetic data set
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """A real training checkpoint (hidden 8, one epoch on the synthetic data)."""
     out = tmp_path_factory.mktemp("run")
-    data = fake_mnist(n_train=128, n_test=64)  # noqa: F821
+    data = fake_mnist(n_train=128, n_test=64)
     result = cli.train_mnist(data, epochs=1, hidden=(8,), seed=1)
     cli.save_checkpoint(out / "checkpoint.npz", result, hidden=(8,), seed=1, batch_size=32, limit=None)
     return out / "checkpoint.npz"
@@ -172,9 +172,9 @@ def test_training_checkpoint_loads_into_a_model(trained):
     assert isinstance(ckpt.model, nn.Sequential) and ckpt.hidden == [8] and ckpt.epoch == 1
     model = cli.mlp((8,), seed=99)
     assert model.load(trained) == IncompatibleKeys([], [])
-    x = fake_mnist(n_train=4, n_test=1)[0][0]  # noqa: F821
+    x = fake_mnist(n_train=4, n_test=1)[0][0]
     np.testing.assert_array_equal(model(x).data, ckpt.model(x).data)
-    (_, _), (x_te, y_te) = fake_mnist(n_train=128, n_test=64)  # noqa: F821
+    (_, _), (x_te, y_te) = fake_mnist(n_train=128, n_test=64)
     assert cli.evaluate(ckpt.model, x_te, y_te) == ckpt.history["test_acc"][-1]
 
 

@@ -8,6 +8,7 @@ tiny script that installs the same fake. Tests on the real data set are in test_
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import subprocess
@@ -23,9 +24,6 @@ from gradengine import cli
 
 SRC = str(Path(cli.__file__).resolve().parents[1])
 
-FAKE_DATA_SOURCE = '''
-import numpy as np
-
 def fake_mnist(n_train=512, n_test=128, seed=0):
     """Float32 images in [0, 1] whose label is the row that is lit, as load_mnist(normalize=True)."""
     rng = np.random.default_rng(seed)
@@ -34,8 +32,10 @@ def fake_mnist(n_train=512, n_test=128, seed=0):
     x = (rng.random((n, 28, 28), dtype=np.float32) * np.float32(0.3))
     x[np.arange(n), 2 * y + 4, :] += np.float32(0.7)
     return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
-'''
-exec(FAKE_DATA_SOURCE)
+
+
+# the same function, for the subprocess scripts below
+FAKE_DATA_SOURCE = "import numpy as np\n\n" + inspect.getsource(fake_mnist)
 
 
 class FakeLoader:
@@ -48,7 +48,7 @@ class FakeLoader:
     def __call__(self, root=None, download=True, *, normalize=False, verbose=True, verify=True):
         self.calls.append((root, download, normalize))
         assert normalize, "the CLI must train on the float32 form"
-        return fake_mnist(**self.kwargs)  # noqa: F821 (defined by exec above)
+        return fake_mnist(**self.kwargs)
 
 
 @pytest.fixture
@@ -255,7 +255,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, capsys, fake_data):
 
 
 def test_train_mnist_raises_on_the_first_non_finite_loss():
-    (x, y), test = fake_mnist()  # noqa: F821
+    (x, y), test = fake_mnist()
     with pytest.raises(cli.TrainingDiverged) as info:
         cli.train_mnist(((x, y), test), epochs=2, lr=1e30, hidden=(8,))
     assert info.value.epoch == 1 and info.value.steps == 16 and 1 <= info.value.step <= 16
