@@ -465,7 +465,7 @@ def test_evaluate_prints_the_checkpoints_test_accuracy(tmp_path, capsys, fake_da
     assert code == 0, err
     acc = ckpt.history["test_acc"][-1]
     assert out == (f"test accuracy {acc:.4f} ({round(acc * 128)}/128) of {ckpt_path}: "
-                   "model 784-32-10 after 1 epochs\n")
+                   "model 784-32-10 after 1 epoch\n")
 
 
 def test_evaluate_a_damaged_or_foreign_file_exits_2(tmp_path, capsys, no_data):

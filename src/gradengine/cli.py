@@ -662,7 +662,7 @@ def _train_command(args: argparse.Namespace) -> int:
         return EXIT_BROKEN_PIPE
 
     history = result["history"]
-    print(f"test accuracy {history['test_acc'][-1]:.4f} after {result['epoch']} epochs")
+    print(f"test accuracy {history['test_acc'][-1]:.4f} after {_epochs(result['epoch'])}")
     print(f"checkpoint: {run.ckpt_path}")
     note = save_curves(out_dir / CURVES_NAME, history)
     print(f"note: {note}" if note else f"curves: {out_dir / CURVES_NAME}")
@@ -678,8 +678,12 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     _, (x_te, y_te) = _load_data(args)
     accuracy = evaluate(ckpt.model, x_te, y_te)
     print(f"test accuracy {accuracy:.4f} ({round(accuracy * len(y_te))}/{len(y_te)}) of {ckpt.path}: "
-          f"model 784-{'-'.join(map(str, ckpt.hidden))}-10 after {ckpt.epoch} epochs")
+          f"model 784-{'-'.join(map(str, ckpt.hidden))}-10 after {_epochs(ckpt.epoch)}")
     return 0
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
 def _blas_threads(n: int) -> contextlib.AbstractContextManager:
