@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -285,6 +286,8 @@ def test_detect_anomaly_names_the_first_op_that_overflows(tmp_path, capsys, fake
     assert code == 3
     one_error_line(err)
     assert "--detect-anomaly stopped training at epoch 1, step " in err, err
+    assert re.search(r"of op '\w+' produced (nan|inf)", err), err  # the op, named by detect_anomaly
+    assert "the training loss is" not in err  # caught at the op, before the loss
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
