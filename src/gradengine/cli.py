@@ -491,8 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let a new run replace the checkpoint and curves of a run already in --out-dir "
                         "(default: refuse)")
     t.add_argument("--threads", type=_positive_int, default=1, metavar="N",
-                   help="threads of the BLAS matrix products (default: 1; at this model's sizes more threads "
-                        "gain little, and on a busy machine they wait for each other: see benchmarks/bench_train.py)")
+                   help="threads of the BLAS matrix products (default: 1; on a busy machine more threads wait "
+                        "for each other and an epoch gets many times slower: benchmarks/bench_train.py --threads 1 2)")
     t.add_argument("--detect-anomaly", action="store_true",
                    help="check every op for nan/inf and stop at the first, naming it (slower; default: off)")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
