@@ -49,16 +49,18 @@ NOTEBOOKS = {
 # 1. Expressions and their graphs
 
 Every `Value` remembers the op that made it and its operands. `draw()` shows that graph; after
-`backward()` it shows every gradient too. This notebook walks the chain rule node by node.
+`backward()` it shows every gradient too. `replay()` shows the backward pass itself, node by
+node, with the chain rule written out in numbers.
 """
         ),
         code(
             """
 from gradengine import Value, draw
+from gradengine.viz import replay
 a, b = Value(2.0, label="a"), Value(-3.0, label="b")
 c = a * b; c.label = "c"
 d = c + a ** 2; d.label = "d"
-draw(d)      # before backward(): every grad is 0
+draw(d)      # before backward(): the graph says no gradient has been computed yet
 """
         ),
         md(
@@ -98,10 +100,56 @@ for name in ["add", "mul", "powc", "tanh", "exp"]:
         ),
         md(
             """
+## Watch backpropagation happen: a neuron
+
+micrograd's classic neuron: `o = tanh(x1*w1 + x2*w2 + b)`. `replay(o)` runs the backward pass
+and records it: one frame before the pass, then one per node, in the order the pass processes
+them. Below is the player: **step** through it, **play** it, drag the slider; hover or click a
+node for its whole chain-rule sum. (In a notebook viewer that runs no JavaScript, such as
+GitHub's, you see the final picture and every step as text.)
+"""
+        ),
+        code(
+            """
+x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+b = Value(6.8813735870195432, label="b")
+x1w1 = x1 * w1; x1w1.label = "x1*w1"
+x2w2 = x2 * w2; x2w2.label = "x2*w2"
+n = x1w1 + x2w2 + b; n.label = "n"
+o = n.tanh(); o.label = "o"
+r = replay(o)        # records the pass, then leaves .grad exactly as o.backward() would
+print(f"{len(r)} frames; o = {o.data:.4f}, do/dn = 1 - o^2 = {1 - o.data ** 2:.4f}")
+print(f"do/dw1 = {w1.grad:.4f}, do/dx1 = {x1.grad:.4f}, do/dw2 = {w2.grad:.4f} (x2 = 0)")
+r
+"""
+        ),
+        md(
+            """
+Each frame is also a picture of its own, and its numbers are there to read: `r[k]` is frame
+`k` as a graph (coloured nodes have their final gradient, the thick border is the node being
+processed, dashed nodes hold a partial sum, the edges carry the local derivatives), and
+`r.frames[k].explanation` is its chain rule.
+"""
+        ),
+        code(
+            """
+k = next(f.step for f in r.frames if f.active == "x1*w1")
+print(r.frames[k].explanation)
+r[k]
+"""
+        ),
+        md(
+            """
+`r.save("neuron_backprop.html")` writes the same player as one self-contained HTML file (no
+server, no network): open it in any browser.
+
 ## The shop example
 
 Two apples at 100 each and three oranges at 150 each, with 10% tax: `(2*100 + 3*150) * 1.1 = 715`.
-How much does the total change per unit change of each input?
+How much does the total change per unit change of each input? Replay it: the total's
+gradient 1 flows back through `*` (times the tax, 1.1) and `+` (unchanged) to each price and
+count.
 """
         ),
         code(
@@ -113,34 +161,23 @@ apples = apple * n_apple; apples.label = "apples"
 oranges = orange * n_orange; oranges.label = "oranges"
 subtotal = apples + oranges; subtotal.label = "subtotal"
 total = subtotal * tax; total.label = "total"
-total.backward()
+shop = replay(total)
 print(f"total = {total.data:.1f}")
 for v in (apple, n_apple, orange, n_orange, tax):
     print(f"d total / d {v.label:13} = {v.grad:8.2f}")
-draw(total)
+shop
 """
         ),
         md(
             """
 The price of one apple moves the total by `2 * 1.1 = 2.2`, the number of apples by
-`100 * 1.1 = 110`, and the tax by the subtotal, `650`.
-
-## A neuron with tanh
-
-micrograd's classic neuron: `o = tanh(x1*w1 + x2*w2 + b)`.
+`100 * 1.1 = 110`, and the tax by the subtotal, `650`. The last frame is what `draw()` shows
+after `backward()`:
 """
         ),
         code(
             """
-x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-b = Value(6.8813735870195432, label="b")
-n = x1 * w1 + x2 * w2 + b; n.label = "n"
-o = n.tanh(); o.label = "o"
-o.backward()
-print(f"o = {o.data:.4f}, do/dn = 1 - o^2 = {1 - o.data ** 2:.4f}")
-print(f"do/dw1 = {w1.grad:.4f}, do/dx1 = {x1.grad:.4f}, do/dw2 = {w2.grad:.4f} (x2 = 0)")
-draw(o)
+draw(total)
 """
         ),
         md(
@@ -363,14 +400,19 @@ draw(loss)       # a tensor graph: shapes, dtypes and gradient norms instead of 
 
 A new function is only trusted once its gradient is checked — at many random points, not at
 one. `gradengine.testing` ships the hypothesis strategies and helpers gradengine's own tests
-use, so you can test your code the same way.
+use, so you can test your code the same way: scalar functions with `finite_floats` and
+`check_gradients`, tensor code with `shapes`, `arrays`, `away_from_zero`, `broadcast_pair`,
+`axis_args` and `check_vs_torch` (PyTorch float64 as the oracle), and `SMOOTH`, which says
+where each op of the table is differentiable.
 """
         ),
         code(
             """
 import math
+import numpy as np
+import matplotlib.pyplot as plt
 from hypothesis import given, settings, strategies as st
-from gradengine import Value, gradcheck, grad, GradcheckError
+from gradengine import Value, gradcheck, grad, GradcheckError, draw
 from gradengine.testing import finite_floats, check_gradients, expressions, evaluate, is_smooth_at
 
 def softplus(x):
@@ -379,6 +421,33 @@ def softplus(x):
 
 print(softplus(Value(2.0)).data, math.log1p(math.exp(2.0)))
 print(gradcheck(softplus, 2.0), gradcheck(softplus, -3.0))
+"""
+        ),
+        md(
+            """
+What is being tested: the function's graph (every op is one node), and its derivative from
+backpropagation next to the central-difference estimate. They coincide, except at the kink of
+`relu`/`abs` at 0, where no derivative exists — which is why the tests below stay away from it.
+"""
+        ),
+        code(
+            """
+x = Value(2.0, label="x")
+y = softplus(x); y.label = "softplus(x)"
+y.backward()
+display(draw(y))
+
+xs = np.linspace(-6, 6, 241)
+analytic = [grad(softplus)(float(v)) for v in xs]
+h = 1e-6
+numeric = [(softplus(Value(v + h)).data - softplus(Value(v - h)).data) / (2 * h) for v in xs]
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.5))
+ax1.plot(xs, analytic, label="backprop")
+ax1.plot(xs[::12], numeric[::12], "o", mfc="none", label="central differences")
+ax1.set_title("d softplus / dx"); ax1.set_xlabel("x"); ax1.legend()
+ax2.semilogy(xs, np.abs(np.subtract(analytic, numeric)) + 1e-17)
+ax2.set_title("|backprop - finite differences|"); ax2.set_xlabel("x")
+plt.tight_layout(); plt.show()
 """
         ),
         md("Now at a hundred random points (kinks of `relu`/`abs` at 0 excluded):"),
@@ -419,11 +488,29 @@ except GradcheckError as e:
         ),
         md(
             """
+## Where is an op smooth? `SMOOTH`
+
+Central differences only mean something where the function is differentiable and well
+conditioned. `SMOOTH[name](a, b)` answers that for every op of the table (generated from each
+op's record), so a test can stay inside the region or `assume()` it:
+"""
+        ),
+        code(
+            """
+from gradengine.testing import SMOOTH
+for name, point in [("log", (0.5,)), ("log", (-1.0,)), ("sqrt", (0.0,)), ("relu", (0.0,)),
+                    ("relu", (2.0,)), ("div", (1.0, 0.0)), ("div", (1.0, 2.0))]:
+    print(f"SMOOTH[{name!r}]{point} = {SMOOTH[name](*point)}")
+print(len(SMOOTH), "ops:", ", ".join(SMOOTH))
+"""
+        ),
+        md(
+            """
 ## Random expressions
 
 `expressions()` draws random expression trees over the whole op table; `evaluate` computes one
 on Values (or on PyTorch tensors, for an oracle). Each tree is checked where every op in it is
-smooth:
+smooth (`is_smooth_at` applies `SMOOTH` to every node of the built graph):
 """
         ),
         code(
@@ -441,6 +528,77 @@ def test_random_expressions(tree, x, y):
 
 test_random_expressions()
 print(len(checked), "random expressions checked; one of them:", checked[-1])
+"""
+        ),
+        md(
+            """
+## Tensor code, against PyTorch
+
+For the tensor engine the strategies draw float64 arrays: `shapes()` (small, so finite
+differences stay fast), `arrays(shape)`, `away_from_zero(shape)` for ops with a kink or a
+pole at 0, `broadcast_pair()` for two arrays whose shapes broadcast together in either
+direction, and `axis_args(ndim)` for a reduction's `(axis, keepdims)`. `check_vs_torch(fn,
+torch_fn, *arrays)` compares the output and every input's vector-Jacobian product with PyTorch
+in float64 (importing it warms PyTorch up, so its first call is not slowed by PyTorch's
+start-up). The tests below lift hypothesis' per-example deadline, as gradengine's own test
+suite does on its shared CI machines: a loaded machine can make any example slow.
+
+Here is a function of our own, a "log-cosh" loss with a broadcast scale, tested on random
+shapes, broadcasting pairs and reduction axes:
+"""
+        ),
+        code(
+            """
+from gradengine import Tensor
+from gradengine.testing import shapes, arrays, away_from_zero, broadcast_pair, axis_args, check_vs_torch
+
+def log_cosh(x, scale, axis=None, keepdims=False):
+    # log(cosh(x * scale)) = |z| + log(1 + e^{-2|z|}) - log 2, stable for large |z|
+    z = x * scale
+    return (abs(z) + (1 + (-2 * abs(z)).exp()).log() - math.log(2)).mean(axis=axis, keepdims=keepdims)
+
+def torch_log_cosh(x, scale, axis=None, keepdims=False):
+    import torch
+    z = x * scale
+    dims = tuple(range(z.dim())) if axis is None else axis
+    return torch.log(torch.cosh(z)).mean(dim=dims, keepdim=keepdims)
+
+examples = []
+
+@settings(max_examples=100, deadline=None)
+@given(broadcast_pair(lo=-2, hi=2))
+def test_log_cosh_broadcasting(pair):
+    x, scale = pair
+    check_vs_torch(log_cosh, torch_log_cosh, x, scale, rtol=1e-7, atol=1e-9)
+    examples.append((x.shape, scale.shape))
+
+@settings(max_examples=100, deadline=None)
+@given(shapes(min_dims=1).flatmap(lambda s: st.tuples(away_from_zero(s), st.just(s))), st.data())
+def test_log_cosh_reductions(xs, data):
+    x, shape = xs
+    axis, keepdims = data.draw(axis_args(len(shape)))
+    scale = data.draw(arrays(()))
+    check_vs_torch(lambda a, b: log_cosh(a, b, axis, keepdims),
+                   lambda a, b: torch_log_cosh(a, b, axis, keepdims), x, scale)
+
+test_log_cosh_broadcasting()
+test_log_cosh_reductions()
+print(len(examples), "broadcasting pairs checked against PyTorch float64, e.g.", examples[:4])
+"""
+        ),
+        md(
+            """
+And the graph of one of them, as a tensor graph: shapes, dtypes, and the gradient norm of
+every intermediate tensor (`draw` runs its own backward pass to collect them):
+"""
+        ),
+        code(
+            """
+x = Tensor(np.linspace(-2, 2, 6).reshape(2, 3), requires_grad=True, name="x")
+scale = Tensor(np.array([0.5, 1.0, 2.0]), requires_grad=True, name="scale")
+loss = log_cosh(x, scale); loss.name = "loss"
+loss.backward()
+draw(loss)
 """
         ),
     ],
@@ -476,7 +634,7 @@ def grad_norms(model, x):
     model(x).sum().backward()
     return [float(np.linalg.norm(m.weight.grad)) for m in model if isinstance(m, nn.Linear)][:-1]
 
-x = Tensor(np.random.default_rng(1).normal(size=(64, 32)).astype(np.float32))
+x = Tensor(np.random.default_rng(1).normal(size=(64, 32)).astype(np.float32), name="x")
 curves = {
     "sigmoid": grad_norms(deep_net(nn.Sigmoid), x),
     "ReLU (He-like scale)": grad_norms(deep_net(nn.ReLU, scale=np.sqrt(2)), x),
@@ -492,10 +650,42 @@ for name, norms in curves.items():
         ),
         md(
             """
-## The same story in the graph
+## The deep network as one picture
 
-Colour encodes gradient magnitude on an absolute log scale (the legend says how). A chain of
-sigmoids turns blue towards the input; a chain of ReLUs keeps its gradient.
+Drawn node by node, a 12-layer network is a long row of boxes. `draw(loss, summarise=True)`
+folds the repeated `linear → sigmoid` structure into one box with **one row per layer**: the
+gradient norm of the layer's output and of its weight and bias (named by `params=model`),
+coloured on the same absolute scale (blue ▼ vanishing below 1e-4, orange ▲ exploding from
+1e4). The layers closest to the input are at the top of the table, the output layer and the
+input `x` stay drawn beside it.
+"""
+        ),
+        code(
+            """
+sigmoid_net = deep_net(nn.Sigmoid)
+loss = sigmoid_net(x).sum(); loss.name = "loss"
+sigmoid_net.zero_grad()
+loss.backward()
+draw(loss, summarise=True, params=sigmoid_net)
+"""
+        ),
+        md("With ReLU and He-like initial weights the rows stay in the healthy band:"),
+        code(
+            """
+relu_net = deep_net(nn.ReLU, scale=np.sqrt(2))
+loss = relu_net(x).sum(); loss.name = "loss"
+relu_net.zero_grad()
+loss.backward()
+draw(loss, summarise=True, params=relu_net)
+"""
+        ),
+        md(
+            """
+## The same story, one scalar at a time
+
+Colour encodes gradient magnitude on an absolute log scale (the legend says how), and the
+number is printed beside it. A chain of sigmoids turns blue towards the input; a chain of ReLUs
+keeps its gradient.
 """
         ),
         code(
@@ -523,6 +713,19 @@ draw(out, rankdir="LR")
         ),
         md(
             """
+A thousand sigmoids are summarised the same way, whatever the length: the chain becomes one
+box that says how many repetitions it holds and how the gradient falls from the output end to
+the input end.
+"""
+        ),
+        code(
+            """
+out, x_long = chain("sigmoid", n=1000)
+draw(out)
+"""
+        ),
+        md(
+            """
 ## Gradient clipping
 
 When gradients explode, `clip_grad_norm_` rescales them so their total norm is at most
@@ -537,6 +740,294 @@ model(x).sum().backward()
 before = clip_grad_norm_(model.parameters(), max_norm=1.0)
 after = np.sqrt(sum(float(np.sum(p.grad.astype(np.float64) ** 2)) for p in model.parameters()))
 print(f"total gradient norm before clipping {before:.3e}, after {after:.3f}")
+"""
+        ),
+    ],
+    # ------------------------------------------------------------------------------------------
+    "06_curvature": [
+        md(
+            """
+# 6. Curvature: Hessians, Newton's method, forward and reverse mode
+
+The gradient says which way is downhill; the **Hessian** (the matrix of second derivatives)
+says how the slope itself changes: how curved the loss is in every direction. This notebook
+uses the transforms of `gradengine.func`, which take a function and return a new function:
+
+| transform | gives | for `f: R^n -> R^m` |
+|---|---|---|
+| `grad(f)` | the gradient | `m = 1` |
+| `hessian(f)` | the `n x n` matrix of second derivatives | `m = 1` |
+| `hvp(f, (x,), (v,))` | `H @ v` without building `H` | `m = 1` |
+| `jacrev(f)`, `jacfwd(f)` | the `m x n` Jacobian, by reverse or forward mode | any |
+
+Arrays in give arrays out: `f` is written with `Tensor` methods, and the transforms call it on
+fresh `Tensor`s made from the arrays you pass.
+"""
+        ),
+        code(
+            """
+import time
+import numpy as np
+import matplotlib.pyplot as plt
+import gradengine.functional as F
+from gradengine import Tensor
+from gradengine.func import grad, hessian, hvp, jacfwd, jacrev
+
+def rosenbrock(x):
+    \"\"\"The banana-shaped valley: minimum 0 at (1, 1).\"\"\"
+    return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
+
+x0 = np.array([-1.2, 1.0])          # the classic starting point
+print("f(x0)   =", rosenbrock(x0))  # plain NumPy works too: no Tensor needed to evaluate
+print("grad    =", grad(rosenbrock)(x0))
+print("hessian =\\n", hessian(rosenbrock)(x0))
+"""
+        ),
+        md(
+            """
+## Newton's method against gradient descent
+
+**Gradient descent** steps against the gradient: `x <- x - lr * grad f(x)`. **Newton's method**
+fits the quadratic `f(x + d) ~ f(x) + g.d + d.H.d / 2` and jumps to its minimum,
+`d = -H^{-1} g` (we solve `H d = -g` rather than inverting `H`). On a quadratic that is exact in
+one step; near a minimum the number of correct digits roughly doubles every step.
+
+The Rosenbrock valley is hard for gradient descent: across the valley it is very steep, along
+it almost flat. A step size large enough to make progress along the floor makes it bounce from
+wall to wall and diverge, so the learning rate is limited by the *largest* curvature while
+progress is limited by the *smallest*.
+"""
+        ),
+        code(
+            """
+g, H = grad(rosenbrock), hessian(rosenbrock)
+
+def newton(x, steps=8):
+    path = [x]
+    for _ in range(steps):
+        x = x - np.linalg.solve(H(x), g(x))
+        path.append(x)
+    return np.array(path)
+
+def gradient_descent(x, lr=1e-3, steps=2000):
+    path = [x]
+    for _ in range(steps):
+        x = x - lr * g(x)
+        path.append(x)
+    return np.array(path)
+
+t0 = time.perf_counter(); newton_path = newton(x0); t_newton = time.perf_counter() - t0
+t0 = time.perf_counter(); gd_path = gradient_descent(x0); t_gd = time.perf_counter() - t0
+newton_loss = rosenbrock(newton_path.T)   # f works on a (2, steps) array: one value per point
+gd_loss = rosenbrock(gd_path.T)
+print(f"Newton, {len(newton_path) - 1:4} steps ({t_newton * 1e3:5.0f} ms): x = {newton_path[-1]}, f = {newton_loss[-1]:.1e}")
+print(f"GD,     {len(gd_path) - 1:4} steps ({t_gd * 1e3:5.0f} ms): x = {gd_path[-1]}, f = {gd_loss[-1]:.1e}")
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+X, Y = np.meshgrid(np.linspace(-2, 2, 300), np.linspace(-3.5, 3, 300))
+ax1.contour(X, Y, rosenbrock(np.stack([X, Y])), levels=np.logspace(-1, 3.5, 15), cmap="viridis", linewidths=0.8)
+ax1.plot(*gd_path.T, ".-", ms=2, lw=0.8, color="tab:orange", label=f"gradient descent, lr 1e-3 ({len(gd_path) - 1} steps)")
+ax1.plot(*newton_path.T, "o-", color="tab:red", label=f"Newton ({len(newton_path) - 1} steps)")
+ax1.plot(1, 1, "k*", ms=14, label="minimum (1, 1)")
+ax1.set_xlabel("x[0]"); ax1.set_ylabel("x[1]"); ax1.set_title("paths on the Rosenbrock function"); ax1.legend(loc="upper center", fontsize=9)
+ax2.semilogy(gd_loss, color="tab:orange", label="gradient descent")
+ax2.semilogy(np.where(newton_loss > 0, newton_loss, np.nan), "o-", color="tab:red", label="Newton (then f = 0 exactly)")
+ax2.set_xscale("symlog", linthresh=10)
+ax2.set_xlabel("iteration (linear to 10, then log scale)"); ax2.set_ylabel("f(x)  (log scale)"); ax2.set_title("loss per iteration"); ax2.legend()
+plt.tight_layout(); plt.show()
+"""
+        ),
+        md(
+            """
+Newton reaches the minimum in a handful of steps, then the loss falls to exactly zero in
+floating point, while gradient descent is still crawling along the valley floor after 2000
+steps. Newton's method is not a descent method, though: its second step jumps far out of the
+valley and *raises* the loss, because the quadratic model is only trusted locally (practical
+versions add a line search or a trust region). The Hessian at the minimum tells why: its eigenvalues
+are the curvatures along its eigenvectors, and their ratio (the *condition number*) is the
+number of small steps gradient descent needs for every unit of progress.
+"""
+        ),
+        code(
+            """
+curvatures = np.linalg.eigvalsh(H(np.ones(2)))   # eigvalsh: eigenvalues of a symmetric matrix
+print("eigenvalues of the Hessian at (1, 1):", curvatures)
+print(f"condition number {curvatures[-1] / curvatures[0]:.0f}; gradient descent is stable only for lr < 2 / {curvatures[-1]:.0f} = {2 / curvatures[-1]:.4f}")
+"""
+        ),
+        md(
+            """
+Newton's method has two costs that keep it out of deep learning: for `n` parameters the Hessian
+has `n^2` entries and solving with it takes `~n^3` operations, and where `H` has negative
+eigenvalues the Newton step heads for a saddle point or a maximum as happily as for a minimum.
+What do the eigenvalues of a neural network's Hessian look like?
+
+## The Hessian spectrum of a tiny MLP
+
+`hessian` differentiates with respect to one array, so we write the network as a function of
+**one flat parameter vector** `w` and cut it into `W1, b1, W2, b2` with slices and `reshape`
+(both are ops with derivative rules, so second derivatives flow through them). A 2-8-3 tanh
+network on three Gaussian blobs has 51 parameters: its Hessian is a 51 x 51 matrix.
+"""
+        ),
+        code(
+            """
+rng = np.random.default_rng(0)
+labels = np.repeat(np.arange(3), 30)
+points = np.array([[0.0, 1.5], [-1.3, -0.75], [1.3, -0.75]])[labels] + rng.normal(0, 0.6, (90, 2))
+
+SHAPES = [(8, 2), (8,), (3, 8), (3,)]                # W1, b1, W2, b2
+SIZES = [int(np.prod(s)) for s in SHAPES]
+
+def unflatten(w):
+    parts, start = [], 0
+    for shape, size in zip(SHAPES, SIZES):
+        parts.append(w[start:start + size].reshape(shape))
+        start += size
+    return parts
+
+def loss(w):
+    W1, b1, W2, b2 = unflatten(w)
+    hidden = (points @ W1.T + b1).tanh()
+    return F.cross_entropy(hidden @ W2.T + b2, labels)
+
+w_init = np.concatenate([rng.normal(0, 1 / np.sqrt(2), 16), np.zeros(8), rng.normal(0, 1 / np.sqrt(8), 24), np.zeros(3)])
+print(f"{w_init.size} parameters, loss at init {loss(Tensor(w_init)).item():.3f}")
+
+t0 = time.perf_counter()
+H_init = hessian(loss)(w_init)
+print(f"hessian: shape {H_init.shape}, {time.perf_counter() - t0:.2f} s, symmetric to {np.abs(H_init - H_init.T).max():.0e}")
+
+w = w_init.copy()                                    # train: 300 steps of full-batch gradient descent
+grad_loss = grad(loss)
+for _ in range(300):
+    w = w - 0.5 * grad_loss(w)
+H_trained = hessian(loss)(w)
+print(f"loss after training {loss(Tensor(w)).item():.4f}")
+
+spectra = {"at initialisation": np.linalg.eigvalsh(H_init), "after training": np.linalg.eigvalsh(H_trained)}
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+bins = np.histogram_bin_edges(np.concatenate(list(spectra.values())), bins=40)   # the same bins for both
+for (name, ev), color in zip(spectra.items(), ["tab:blue", "tab:green"]):
+    ax1.hist(ev, bins=bins, alpha=0.6, color=color, label=name)
+    ax2.plot(ev, "o-", ms=3, color=color, label=name)
+    print(f"{name:18}: largest {ev[-1]:7.4f}, smallest {ev[0]:8.4f}, {np.sum(ev < -1e-6):2} negative, "
+          f"{np.sum(np.abs(ev) < 1e-3):2} with |eigenvalue| < 1e-3")
+ax1.set_xlabel("eigenvalue"); ax1.set_ylabel("count"); ax1.set_title("Hessian eigenvalues (histogram)"); ax1.legend()
+ax2.axhline(0, color="gray", lw=0.5); ax2.set_yscale("symlog", linthresh=1e-3)
+ax2.set_xlabel("index (sorted)"); ax2.set_ylabel("eigenvalue (symlog scale)"); ax2.set_title("sorted eigenvalues"); ax2.legend()
+plt.tight_layout(); plt.show()
+"""
+        ),
+        md(
+            """
+At initialisation the loss surface is curved both up and down: many eigenvalues are negative,
+so a pure Newton step would be pulled towards a saddle. After training the spectrum has the
+shape reported for large networks: a *bulk* of eigenvalues near zero (directions in which the
+loss barely changes: the network has more parameters than the data pins down), a few large
+*outliers* (the steep directions, which set the largest stable learning rate `2 / lambda_max`),
+and some small negative ones left.
+
+## Hessian-vector products
+
+For a real network `n` is millions and the Hessian cannot even be stored. But most uses of
+curvature need only products `H @ v`: power iteration for the largest eigenvalue, conjugate
+gradients for a Newton step, sharpness measures. `hvp` computes `H @ v` **reverse-over-reverse**:
+it records the gradient as a graph, takes its dot product with `v`, and differentiates that
+once more (`grad(w -> grad(loss)(w) . v)`), at the cost of a few gradients whatever `n` is
+(about 3x one gradient on the MNIST MLP: `benchmarks/bench_hvp.py`).
+"""
+        ),
+        code(
+            """
+v = rng.normal(size=w.size)
+value, (Hv,) = hvp(loss, (w,), (v,))               # (f(w), (H @ v,)): one entry per primal
+print(f"loss {value:.4f}; |hvp - hessian @ v| = {np.abs(Hv - H_trained @ v).max():.1e}  (|H v| = {np.linalg.norm(Hv):.3f})")
+
+t0 = time.perf_counter(); hvp(loss, (w,), (v,)); t_hvp = time.perf_counter() - t0
+t0 = time.perf_counter(); hessian(loss)(w); t_hess = time.perf_counter() - t0
+print(f"one hvp {t_hvp * 1e3:.1f} ms, the full Hessian {t_hess * 1e3:.0f} ms")
+
+# Power iteration with hvp alone: the largest eigenvalue without ever forming H.
+u = v / np.linalg.norm(v)
+for _ in range(50):
+    Hu = hvp(loss, (w,), (u,))[1][0]
+    u = Hu / np.linalg.norm(Hu)
+print(f"largest eigenvalue: power iteration with hvp {u @ hvp(loss, (w,), (u,))[1][0]:.6f}, "
+      f"eigvalsh {spectra['after training'][-1]:.6f}")
+"""
+        ),
+        md(
+            """
+## Forward mode vs reverse mode
+
+Reverse mode (`vjp`, the backward pass) pulls one *cotangent* `u` back through the graph and
+returns one **row** combination `u^T J` of the Jacobian per pass. Forward mode (`jvp`) pushes
+one *tangent* `v` forward alongside the computation and returns one **column** combination
+`J v` per pass. So for `f: R^n -> R^m`:
+
+* `jacrev` needs `m` backward passes (one per output),
+* `jacfwd` needs `n` forward passes (one per input).
+
+A loss is *wide* (`n` = all the weights, `m = 1`): reverse mode, which is why deep learning
+runs on backpropagation. A *tall* function (few inputs, many outputs, say a curve traced by
+one parameter) is cheaper in forward mode. Below, `f(x) = tanh(A x)` with `A` of shape `m x n`.
+"""
+        ),
+        code(
+            """
+def best_time(fn, repeats=3):
+    fn()                                  # warm up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter(); fn(); times.append(time.perf_counter() - t0)
+    return min(times)
+
+def jacobian_times(n, m):
+    A = rng.normal(size=(m, n)) / np.sqrt(n)
+    f = lambda x: (A @ x).tanh()
+    x = rng.normal(size=n)
+    assert np.allclose(jacfwd(f)(x), jacrev(f)(x))     # the same Jacobian either way
+    return best_time(lambda: jacfwd(f)(x)), best_time(lambda: jacrev(f)(x))
+
+sizes = [2, 8, 32, 128]
+wide = np.array([jacobian_times(n, 4) for n in sizes])   # n inputs -> 4 outputs
+tall = np.array([jacobian_times(4, m) for m in sizes])   # 4 inputs -> m outputs
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+for ax, times, xlabel, title in [(ax1, wide, "n (inputs)", "wide: f: R^n -> R^4"),
+                                 (ax2, tall, "m (outputs)", "tall: f: R^4 -> R^m")]:
+    ax.loglog(sizes, times[:, 0] * 1e3, "o-", label="jacfwd (forward mode)")
+    ax.loglog(sizes, times[:, 1] * 1e3, "s-", label="jacrev (reverse mode)")
+    ax.set_xlabel(xlabel); ax.set_title(title); ax.legend()
+ax1.set_ylabel("milliseconds (best of 3)")
+plt.tight_layout(); plt.show()
+for n, (tf, tr) in zip(sizes, wide):
+    print(f"wide n={n:4}, m=4: jacfwd {tf * 1e3:6.2f} ms  jacrev {tr * 1e3:6.2f} ms")
+for m, (tf, tr) in zip(sizes, tall):
+    print(f"tall n=4, m={m:4}: jacfwd {tf * 1e3:6.2f} ms  jacrev {tr * 1e3:6.2f} ms")
+"""
+        ),
+        md(
+            """
+Each mode's cost grows with its own dimension and is flat in the other. The constant factors
+differ too: here `jacfwd` calls `f` again for every column and `matmul`'s forward-mode rule
+is derived from its reverse rule (the double-vjp trick), while `jacrev` runs `f` once and then
+one cheap backward pass per row; `torch.func` batches the passes with `vmap`. What carries over
+to any library is the scaling.
+
+The two modes also combine: `hessian(f)` is `jacfwd(jacrev(f))`. The gradient `jacrev(f)` maps
+`R^n -> R^n` (square), and forward-over-reverse is what `torch.func.hessian` does too.
+
+## Summary
+
+* The Hessian is the Jacobian of the gradient: `hessian(f) == jacfwd(jacrev(f))`.
+* Newton's method uses it to take curvature-aware steps: a few steps where gradient descent
+  needs thousands, at `O(n^3)` per step and only where `H` is positive definite.
+* A network's Hessian spectrum (`np.linalg.eigvalsh`) is mostly near zero with a few large
+  outliers; its largest eigenvalue limits the learning rate.
+* `hvp` gives `H @ v` for a few gradients' cost: curvature at any scale.
+* Reverse mode costs one pass per output, forward mode one pass per input.
 """
         ),
     ],

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import gradengine.functional as F
 from gradengine import Tensor
@@ -94,8 +95,10 @@ def test_cross_entropy_validation():
         F.cross_entropy(z, np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"\(5, 4\).*\(5, 3\)"):
         F.cross_entropy(z, _probs((5, 3)))
-    with pytest.raises(ValueError, match=r"\(N, C\).*\(4,\)"):
-        F.cross_entropy(Tensor(np.zeros(4)), np.array([1]))
+    with pytest.raises(ValueError, match=r"shape \(\) for input of shape \(4,\)"):
+        F.cross_entropy(Tensor(np.zeros(4)), np.array([1]))  # unbatched scores (C,) take one label
+    with pytest.raises(ValueError, match=r"\(N, C\).*0-d"):
+        F.cross_entropy(Tensor(np.float64(1.0)), np.array(0))
     with pytest.raises(TypeError, match="bool"):
         F.cross_entropy(z, np.ones(5, dtype=bool))
     with pytest.raises(ValueError, match="reduction"):
@@ -131,7 +134,7 @@ def test_nll_loss_matches_torch(reduction):
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss_matches_torch(reduction):
     a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
-    check_vs_torch(lambda x, y: F.mse_loss(x, y, reduction), lambda x, y: TF.mse_loss(x, y, reduction=reduction), a, b)
+    check_vs_torch(lambda x, y: F.mse_loss(x, y, reduction=reduction), lambda x, y: TF.mse_loss(x, y, reduction=reduction), a, b)
     with pytest.raises(ValueError, match=r"\(3, 4\).*\(4,\)"):
         F.mse_loss(Tensor(a), np.zeros(4))
 
@@ -140,7 +143,7 @@ def test_mse_loss_matches_torch(reduction):
 def test_bce_with_logits_matches_torch(reduction):
     x, y = RNG.standard_normal((4, 3)) * 4, RNG.random((4, 3))
     check_vs_torch(
-        lambda x: F.binary_cross_entropy_with_logits(x, y, reduction),
+        lambda x: F.binary_cross_entropy_with_logits(x, y, reduction=reduction),
         lambda x: TF.binary_cross_entropy_with_logits(x, torch.from_numpy(y), reduction=reduction),
         x,
     )
@@ -212,3 +215,215 @@ def test_dropout():
     assert np.all(F.dropout(x, 1.0).data == 0)
     with pytest.raises(ValueError):
         F.dropout(x, 1.5)
+
+
+# ---------------------------------------------------------------------------------------------
+# cross_entropy and nll_loss with PyTorch's options: weight, ignore_index, label_smoothing,
+# reduction, inputs (C,), (N, C) and (N, C, d1, ...)
+# ---------------------------------------------------------------------------------------------
+@st.composite
+def classification_case(draw, probabilities: bool = True, smoothing: bool = True):
+    """Scores, a target (labels or probabilities) and the keyword options, PyTorch's ranges."""
+    c = draw(st.integers(2, 4))
+    if draw(st.integers(0, 4)) == 0:
+        shape = (c,)  # one unbatched sample
+    else:
+        shape = (draw(st.integers(1, 4)), c, *draw(st.lists(st.integers(1, 3), max_size=2)))
+    label_shape = shape[:1] + shape[2:] if len(shape) > 1 else ()
+    x = draw(arrays(shape, -5, 5))
+    kw = {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+    if draw(st.booleans()):
+        kw["weight"] = draw(arrays((c,), 0.1, 2.0))
+    if smoothing and draw(st.booleans()):
+        kw["label_smoothing"] = draw(st.floats(0.0, 1.0))
+    if probabilities and draw(st.booleans()):
+        p = np.exp(draw(arrays(shape, -3, 3)))
+        return x, p / p.sum(axis=0 if len(shape) == 1 else 1, keepdims=True), kw
+    labels = draw(hnp.arrays(np.int64, label_shape, elements=st.integers(0, c - 1)))
+    ignore = draw(st.sampled_from([None, -1, 0, c - 1]))
+    if ignore is not None:
+        kw["ignore_index"] = ignore
+        labels = np.where(draw(hnp.arrays(np.bool_, label_shape)), ignore, labels)
+        if np.all(labels == ignore):  # keep one position counted (all ignored: nan, tested apart)
+            labels.flat[0] = (ignore + 1) % c if ignore >= 0 else 0
+    return x, labels, kw
+
+
+def _torch_kwargs(kw):
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+
+
+@settings(max_examples=150, deadline=None)
+@given(classification_case())
+def test_cross_entropy_options_match_torch(case):
+    x, target, kw = case
+    check_vs_torch(
+        lambda z: F.cross_entropy(z, target, **kw),
+        lambda z: TF.cross_entropy(z, torch.from_numpy(target), **_torch_kwargs(kw)),
+        x,
+    )
+
+
+@settings(max_examples=100, deadline=None)
+@given(classification_case(probabilities=False, smoothing=False))
+def test_nll_loss_options_match_torch(case):
+    x, target, kw = case
+    check_vs_torch(
+        lambda z: F.nll_loss(z, target, **kw),
+        lambda z: TF.nll_loss(z, torch.from_numpy(target), **_torch_kwargs(kw)),
+        x,
+    )
+
+
+def test_cross_entropy_options_are_gradchecked():
+    """Central differences in float64 for the composite path (weights, ignored labels, smoothing)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 4, 2))
+    y = np.array([[0, 3], [-100, 2], [1, 1]])
+    w = rng.random(4) + 0.5
+    check_gradients(lambda z: F.cross_entropy(z, y, weight=w, label_smoothing=0.2), x)
+    check_gradients(lambda z: F.nll_loss(z.log_softmax(1), y, weight=w, reduction="sum"), x)
+
+
+def test_cross_entropy_keeps_the_fused_op_for_the_plain_case_only():
+    z = Tensor(LOGITS, requires_grad=True)
+    for kw in ({}, {"ignore_index": 7}, {"reduction": "sum"}, {"weight": None, "label_smoothing": 0.0}):
+        loss = F.cross_entropy(z, LABELS, **kw)
+        assert loss.op.name == "cross_entropy" and loss.children == (z,), kw
+    assert F.cross_entropy(z, _probs((5, 4))).op.name == "cross_entropy"
+    for kw in ({"weight": np.ones(4)}, {"ignore_index": 1}, {"label_smoothing": 0.1}):
+        loss = F.cross_entropy(z, LABELS, **kw)
+        assert loss.op.name != "cross_entropy", kw  # the composite path: log_softmax, indexing, sums
+    assert F.cross_entropy(Tensor(LOGITS[None].transpose(0, 2, 1), requires_grad=True),
+                           LABELS[None]).op.name != "cross_entropy"
+
+
+def test_cross_entropy_ignoring_everything_gives_nan_as_torch():
+    y = np.full(5, -100)
+    assert np.isnan(F.cross_entropy(Tensor(LOGITS), y).item())
+    assert np.isnan(TF.cross_entropy(torch.from_numpy(LOGITS), torch.from_numpy(y)).item())
+    np.testing.assert_array_equal(F.cross_entropy(Tensor(LOGITS), y, reduction="none").data, np.zeros(5))
+    assert F.cross_entropy(Tensor(LOGITS), y, reduction="sum").item() == 0.0
+
+
+def test_cross_entropy_option_errors_name_the_problem():
+    z = Tensor(LOGITS, requires_grad=True)
+    with pytest.raises(TypeError, match=r"shape \(5,\) and dtype float32: class labels must be integers"):
+        F.cross_entropy(z, Tensor([0, 3, 1, 1, 2]))  # Tensor([...]) is float32, like torch.Tensor
+    with pytest.raises(TypeError, match="astype\\(np.int64\\)"):
+        F.cross_entropy(z, LABELS.astype(np.float64))
+    with pytest.raises(ValueError, match=r"weight must hold one value per class, shape \(4,\).*\(3,\)"):
+        F.cross_entropy(z, LABELS, weight=np.ones(3))
+    with pytest.raises(ValueError, match="label_smoothing must be between 0.0 and 1.0, got 1.5"):
+        F.cross_entropy(z, LABELS, label_smoothing=1.5)
+    with pytest.raises(ValueError, match="ignore_index=0 applies to class labels only"):
+        F.cross_entropy(z, _probs((5, 4)), ignore_index=0)
+    with pytest.raises(IndexError, match="class label 4 is out of range.*ignore_index=-1"):
+        F.cross_entropy(z, np.array([0, -1, 4, 1, 1]), ignore_index=-1)
+    with pytest.raises(ValueError, match=r"class labels must have shape \(2, 3\) for input of shape \(2, 4, 3\)"):
+        F.cross_entropy(Tensor(np.zeros((2, 4, 3))), np.zeros((2, 4), np.int64))
+    with pytest.raises(TypeError, match="floating point"):
+        F.cross_entropy(Tensor(np.zeros((2, 3), np.int64)), np.array([0, 1]))
+    assert z.grad is None
+    with pytest.raises(TypeError, match="integer class labels, got dtype float64 \\(convert"):
+        F.nll_loss(z, np.zeros(5))
+
+
+def test_unbatched_input_and_ignore_index_inside_the_classes():
+    x = RNG.standard_normal(4)
+    check_vs_torch(lambda z: F.cross_entropy(z, np.array(2), reduction="none"),
+                   lambda z: TF.cross_entropy(z, torch.tensor(2), reduction="none"), x)
+    y = np.array([0, 0, 1, 2, 0])  # e.g. class 0 = padding
+    check_vs_torch(lambda z: F.cross_entropy(z, y, ignore_index=0),
+                   lambda z: TF.cross_entropy(z, torch.from_numpy(y), ignore_index=0), LOGITS)
+
+
+def test_legacy_reduction_arguments_and_positional_reduction():
+    x, y = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+    with pytest.warns(UserWarning, match="reduction='sum'"):
+        ours = F.mse_loss(Tensor(x), y, size_average=False)
+    with pytest.warns(UserWarning):
+        theirs = TF.mse_loss(torch.from_numpy(x), torch.from_numpy(y), size_average=False)
+    np.testing.assert_allclose(ours.item(), theirs.item(), rtol=1e-12)
+    with pytest.warns(UserWarning, match="reduction='none'"):
+        assert F.cross_entropy(Tensor(LOGITS), LABELS, reduce=False).shape == (5,)
+    with pytest.warns(DeprecationWarning, match="reduction='sum'"):  # gradengine's old signature
+        old = F.cross_entropy(Tensor(LOGITS), LABELS, "sum")
+    assert old.item() == pytest.approx(F.cross_entropy(Tensor(LOGITS), LABELS, reduction="sum").item())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_bce_with_logits_weight_and_pos_weight_match_torch(data):
+    shape = data.draw(st.sampled_from([(5,), (4, 3), (2, 3, 2)]))
+    x = data.draw(arrays(shape, -30, 30))
+    y = data.draw(arrays(shape, 0, 1))
+    kw = {"reduction": data.draw(st.sampled_from(["mean", "sum", "none"]))}
+    if data.draw(st.booleans()):
+        kw["weight"] = data.draw(arrays(data.draw(st.sampled_from([shape, shape[-1:]])), 0, 2))
+    if data.draw(st.booleans()):
+        kw["pos_weight"] = data.draw(arrays(shape[-1:], 0.1, 3))
+    check_vs_torch(
+        lambda z: F.binary_cross_entropy_with_logits(z, y, **kw),
+        lambda z: TF.binary_cross_entropy_with_logits(z, torch.from_numpy(y), **_torch_kwargs(kw)),
+        x,
+    )
+
+
+@pytest.mark.parametrize("name", ["mse_loss", "l1_loss"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_regression_losses_match_torch(name, reduction, weighted):
+    a, b = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 4))
+    a[0, 0] = b[0, 0]  # l1 at a kink: gradient 0, as torch
+    kw = {"reduction": reduction, **({"weight": RNG.random((3, 4))} if weighted else {})}
+    check_vs_torch(lambda x, y: getattr(F, name)(x, y, **kw),
+                   lambda x, y: getattr(TF, name)(x, y, **_torch_kwargs(kw)), a, b)
+
+
+@pytest.mark.parametrize("slope", [0.01, 0.2])
+def test_leaky_relu_matches_torch(slope):
+    x = RNG.standard_normal((3, 4))
+    x[0, :2] = 0.0  # gradient at 0 is the slope, as torch
+    check_vs_torch(lambda t: F.leaky_relu(t, slope), lambda t: TF.leaky_relu(t, slope), x)
+
+
+def test_softmax_takes_dim_as_pytorch():
+    x = RNG.standard_normal((2, 3, 4))
+    for dim in (0, 1, -1):
+        check_vs_torch(lambda t: F.softmax(t, dim=dim), lambda t: TF.softmax(t, dim=dim), x)
+        check_vs_torch(lambda t: F.log_softmax(t, dim), lambda t: TF.log_softmax(t, dim), x)
+    np.testing.assert_array_equal(F.softmax(Tensor(x), axis=0).data, F.softmax(Tensor(x), dim=0).data)
+    with pytest.raises(TypeError, match="not both"):
+        F.softmax(Tensor(x), dim=0, axis=0)
+
+
+def test_linear_rejects_integer_input_as_torch():
+    w = Tensor(np.ones((3, 4), np.float32), requires_grad=True)
+    for bad in (np.ones((2, 4), np.int64), np.ones((2, 4), np.uint8), np.ones((2, 4), bool)):
+        with pytest.raises(TypeError, match=f"dtype {bad.dtype}.*floating-point input"):
+            F.linear(bad, w)
+    with pytest.raises(RuntimeError):  # what torch does with the same call
+        TF.linear(torch.ones((2, 4), dtype=torch.int64), torch.ones((3, 4)))
+
+
+def test_composite_losses_differentiate_twice():
+    """The general cross_entropy / nll_loss / BCE paths are built from differentiable ops: their
+    second derivatives pass gradgradcheck and the Hessian matches torch float64."""
+    from gradengine.func import hessian
+    from gradengine.gradcheck import gradgradcheck
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 4, 2))
+    y = np.array([[0, 3], [-100, 2], [1, 1]])
+    w = rng.random(4) + 0.5
+    ce = lambda z: F.cross_entropy(z, y, weight=w, label_smoothing=0.2)  # noqa: E731
+    assert gradgradcheck(ce, x)
+    assert gradgradcheck(lambda z: F.nll_loss(z.log_softmax(1), y, weight=w, reduction="sum"), x)
+    xb, yb = rng.standard_normal((3, 2)), rng.random((3, 2))
+    assert gradgradcheck(lambda z: F.binary_cross_entropy_with_logits(z, yb, pos_weight=np.array([2.0, 0.5])), xb)
+
+    theirs = torch.autograd.functional.hessian(
+        lambda z: TF.cross_entropy(z, torch.from_numpy(y), weight=torch.from_numpy(w), label_smoothing=0.2),
+        torch.from_numpy(x))
+    np.testing.assert_allclose(hessian(ce)(x), theirs.numpy(), rtol=1e-9, atol=1e-12)

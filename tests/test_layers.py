@@ -165,3 +165,157 @@ def test_save_load_roundtrip_without_pickle(tmp_path):
         np.testing.assert_array_equal(a, b, err_msg=k)
     x = np.random.default_rng(0).random((3, 28, 28), dtype=np.float32)
     np.testing.assert_array_equal(model(x).data, other(x).data)
+
+
+# ---------------------------------------------------------------------------------------------
+# PyTorch's everyday modules: losses, Softmax/LogSoftmax, LeakyReLU, Identity, ModuleList
+# ---------------------------------------------------------------------------------------------
+def _torch():
+    return pytest.importorskip("torch", reason="PyTorch is not installed: comparison with torch.nn skipped")
+
+
+def test_linear_default_init_is_pytorchs():
+    """kaiming_uniform_(a=sqrt(5)) for the weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the
+    bias: the same bounds and the same (uniform) distribution as torch.nn.Linear's."""
+    torch = _torch()
+    torch.manual_seed(0)
+    theirs = torch.nn.Linear(50, 400)
+    ours = nn.Linear(50, 400, rng=0)
+    quantiles = np.linspace(0.05, 0.95, 19)
+    for name in ("weight", "bias"):
+        a, b = getattr(ours, name).data.ravel(), getattr(theirs, name).detach().numpy().ravel()
+        assert np.abs(a).max() <= 1 / math.sqrt(50) and np.abs(b).max() <= 1 / math.sqrt(50)
+        spread = 0.1 if name == "weight" else 0.25  # 20000 weights, 400 biases
+        np.testing.assert_allclose(np.quantile(a, quantiles) * math.sqrt(50),
+                                   np.quantile(b, quantiles) * math.sqrt(50), atol=spread, err_msg=name)
+
+
+def test_linear_rejects_int64_input_as_torch():
+    layer = nn.Linear(4, 3, rng=0)
+    with pytest.raises(TypeError, match=r"input has dtype int64 but the weight is float32.*astype\(np.float32\)"):
+        layer(np.ones((2, 4), np.int64))
+    with pytest.raises(TypeError, match="uint8"):
+        nn.Sequential(nn.Flatten(), nn.Linear(4, 2))(np.ones((1, 2, 2), np.uint8))  # raw pixels
+    assert layer(np.ones((2, 4), np.float32)).dtype == np.float32
+
+
+LOSS_CASES = {
+    "MSELoss": ((3, 4), "float"), "L1Loss": ((3, 4), "float"), "CrossEntropyLoss": ((5, 3), "labels"),
+    "NLLLoss": ((5, 3), "labels"), "BCEWithLogitsLoss": ((3, 4), "probabilities"),
+}
+
+
+def _loss_inputs(shape, kind, rng):
+    x = rng.standard_normal(shape)
+    if kind == "labels":
+        return x, rng.integers(0, shape[1], shape[0])
+    return x, (rng.random(shape) if kind == "probabilities" else rng.standard_normal(shape))
+
+
+@pytest.mark.parametrize("name", list(LOSS_CASES))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_modules_match_torch(name, reduction):
+    torch = _torch()
+    shape, kind = LOSS_CASES[name]
+    x, y = _loss_inputs(shape, kind, np.random.default_rng(0))
+    kw = {"reduction": reduction}
+    if name in ("CrossEntropyLoss", "NLLLoss"):
+        kw.update(weight=np.array([0.5, 2.0, 1.0]), ignore_index=1)
+    if name == "CrossEntropyLoss":
+        kw["label_smoothing"] = 0.1
+    if name == "BCEWithLogitsLoss":
+        kw["pos_weight"] = np.array([1.0, 2.0, 0.5, 3.0])
+    criterion = getattr(nn, name)(**kw)
+    t_criterion = getattr(torch.nn, name)(**{k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v
+                                             for k, v in kw.items()})
+    xt = Tensor(x, requires_grad=True)
+    loss = criterion(xt, y)
+    tx = torch.tensor(x, requires_grad=True)
+    tloss = t_criterion(tx, torch.from_numpy(y))
+    np.testing.assert_allclose(loss.data, tloss.detach().numpy(), rtol=1e-10, atol=1e-12)
+    loss.sum().backward()
+    tloss.sum().backward()
+    np.testing.assert_allclose(xt.grad, tx.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert criterion.parameters() == []  # weights are constants, not parameters
+
+
+def test_loss_module_arguments_as_torch():
+    assert nn.MSELoss().reduction == "mean" and "reduction='sum'" in repr(nn.MSELoss(reduction="sum"))
+    with pytest.warns(UserWarning, match="reduction='sum'"):
+        assert nn.L1Loss(size_average=False).reduction == "sum"
+    with pytest.warns(UserWarning):
+        assert nn.MSELoss(reduce=False).reduction == "none"
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        nn.CrossEntropyLoss(reduction="avg")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        nn.CrossEntropyLoss(label_smoothing=2.0)
+    ce = nn.CrossEntropyLoss(weight=Tensor([1.0, 2.0], requires_grad=True))
+    assert not ce.weight.requires_grad and ce.parameters() == []
+    assert "ignore_index=0" in repr(nn.NLLLoss(ignore_index=0))
+    # the usual pairing: LogSoftmax + NLLLoss == CrossEntropyLoss
+    x, y = np.random.default_rng(1).standard_normal((4, 3)), np.array([0, 2, 1, 1])
+    np.testing.assert_allclose(nn.NLLLoss()(nn.LogSoftmax(dim=1)(x), y).item(), nn.CrossEntropyLoss()(x, y).item())
+
+
+def test_softmax_modules_match_torch_and_warn_without_dim():
+    torch = _torch()
+    x = np.random.default_rng(2).standard_normal((2, 3, 4))
+    for dim in (0, 1, 2, -1):
+        for name in ("Softmax", "LogSoftmax"):
+            ours = getattr(nn, name)(dim=dim)(Tensor(x)).data
+            np.testing.assert_allclose(ours, getattr(torch.nn, name)(dim=dim)(torch.from_numpy(x)).numpy(), rtol=1e-12)
+    for shape in ((4,), (2, 4), (2, 3, 4), (2, 3, 4, 5)):  # torch's implicit choice, with its warning
+        a = np.random.default_rng(3).standard_normal(shape)
+        with pytest.warns(UserWarning, match="Implicit dimension choice for softmax"):
+            ours = nn.Softmax()(a).data
+        with pytest.warns(UserWarning):
+            theirs = torch.nn.Softmax()(torch.from_numpy(a)).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    assert repr(nn.Softmax(dim=1)) == "Softmax(dim=1)"
+
+
+def test_leaky_relu_identity_and_module_list():
+    x = np.array([[-2.0, 0.0, 3.0]])
+    np.testing.assert_allclose(nn.LeakyReLU(0.1)(x).data, [[-0.2, 0.0, 3.0]])
+    assert repr(nn.LeakyReLU()) == "LeakyReLU(negative_slope=0.01)"
+    ident = nn.Identity(54, unused="argument")
+    assert isinstance(ident(x), Tensor) and np.array_equal(ident(x).data, x)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(3, 3, rng=i) for i in range(2)])
+            self.blocks.append(nn.Linear(3, 1, rng=9))
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return x
+
+    net = Net()
+    names = [n for n, _ in net.named_parameters()]
+    assert names == ["blocks.0.weight", "blocks.0.bias", "blocks.1.weight", "blocks.1.bias",
+                     "blocks.2.weight", "blocks.2.bias"]  # torch.nn.ModuleList's names
+    assert net(x).shape == (1, 1) and len(net.blocks) == 3
+    assert isinstance(net.blocks[:2], nn.ModuleList) and len(net.blocks[:2]) == 2
+    with pytest.raises(NotImplementedError, match="ModuleList has no forward"):
+        net.blocks(x)
+    with pytest.raises(TypeError, match="ModuleList takes Modules"):
+        nn.ModuleList([3])
+
+
+def test_nn_utils_and_nn_functional_are_where_pytorch_code_looks():
+    import gradengine.functional
+    import gradengine.nn.functional as NF
+    from gradengine import optim
+    from gradengine.nn import functional as NF2
+
+    assert NF is NF2 is gradengine.functional
+    assert nn.utils.clip_grad_norm_ is optim.clip_grad_norm_
+    assert nn.utils.clip_grad_value_ is optim.clip_grad_value_
+    layer = nn.Linear(3, 1, rng=0)
+    (layer(np.full((1, 3), 100.0, np.float32)) ** 2).sum().backward()
+    total = nn.utils.clip_grad_norm_(layer.parameters(), max_norm=1.0)
+    assert total > 1.0
+    norm = math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in layer.parameters()))
+    assert norm == pytest.approx(1.0, rel=1e-5)

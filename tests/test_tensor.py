@@ -261,12 +261,12 @@ OP_CASES: dict[str, Case] = {
                   lambda axis: lambda *xs: _torch().stack(xs, axis)),
     "cross_entropy": Case(
         cross_entropy_case(),
-        lambda target, reduction: lambda z: F.cross_entropy(z, target, reduction),
+        lambda target, reduction: lambda z: F.cross_entropy(z, target, reduction=reduction),
         lambda target, reduction: lambda z: _torch().nn.functional.cross_entropy(
             z, _torch().from_numpy(target), reduction=reduction)),
     "binary_cross_entropy_with_logits": Case(
         bce_case(),
-        lambda target, reduction: lambda x: F.binary_cross_entropy_with_logits(x, target, reduction),
+        lambda target, reduction: lambda x: F.binary_cross_entropy_with_logits(x, target, reduction=reduction),
         lambda target, reduction: lambda x: _torch().nn.functional.binary_cross_entropy_with_logits(
             x, _torch().from_numpy(target), reduction=reduction)),
 }

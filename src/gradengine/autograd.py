@@ -23,7 +23,7 @@ closures and no reference cycles, so a graph is freed by reference counting.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Collection, Optional, Sequence
 
 import numpy as np
 
@@ -41,9 +41,7 @@ class Node:
     """
 
     __slots__ = ()
-
-    def _needs_grad(self) -> bool:  # Tensors that do not require grad are skipped
-        return True
+    _requires_grad = True  # a Tensor's own slot overrides this; every Value takes part
 
 
 class Domain:
@@ -104,7 +102,8 @@ class Op:
                 return x._dispatch(self, args[:n], args[n:])
         if self.scalar is not None and all(x.__class__ is float or x.__class__ is int for x in args[:n]):
             return self.scalar(*args)
-        return self.array(*args)
+        out = self.array(*args)
+        return out if out.__class__ is np.ndarray else np.asarray(out)  # a 0-d array, not a NumPy scalar
 
     def vjp(self, i: int) -> Callable[..., Any]:
         """The rule for input ``i``."""
@@ -185,31 +184,30 @@ def _index_text(index: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 # The reverse pass
 # ---------------------------------------------------------------------------------------------
-def toposort(root: Node) -> Iterator[Node]:
-    """Yield ``root`` and every node it depends on, each only after all of its consumers.
+def toposort(root: Node, stop: Collection[Node] = ()) -> list[Node]:
+    """``root`` and every node it depends on, each after all of its consumers.
 
-    Iterative (a graph may be a million nodes deep) and deterministic: the consumers of each
-    node are counted first, then a node is yielded once every consumer has been.
+    A depth-first search, iterative (a graph may be a million nodes deep) and deterministic:
+    a node is placed when everything it depends on is, and the reversed placing order puts
+    every consumer before what it consumes. Nodes that need no gradient (Tensors without
+    ``requires_grad``) are left out, and nodes in ``stop`` are not looked behind.
     """
-    counts: dict[Node, int] = {}
-    stack = [root]
+    order, seen, stack = [], set(), [(root, False)]
+    place, visit, push, pop = order.append, seen.add, stack.append, stack.pop
     while stack:
-        for p in stack.pop()._prev:
-            if p in counts:
-                counts[p] += 1
-            elif p._needs_grad():
-                counts[p] = 1
-                stack.append(p)
-    ready = [root]
-    while ready:
-        node = ready.pop()
-        yield node
-        for p in node._prev:
-            n = counts.get(p)
-            if n == 1:
-                ready.append(p)
-            elif n is not None:
-                counts[p] = n - 1
+        node, expanded = pop()
+        if expanded:
+            place(node)
+        elif node not in seen:
+            visit(node)
+            push((node, True))
+            if stop and node in stop:
+                continue
+            for p in node._prev:
+                if p not in seen and p._requires_grad:
+                    push((p, False))
+    order.reverse()
+    return order
 
 
 def backprop(
@@ -218,6 +216,7 @@ def backprop(
     *,
     create_graph: bool = False,
     watch: Optional[Callable[[Node, Any, tuple], None]] = None,
+    stop: Collection[Node] = (),
 ) -> dict[Node, Any]:
     """Return ``{node: d(root)/d(node)}`` (times ``seed``) for every node ``root`` depends on.
 
@@ -225,16 +224,24 @@ def backprop(
     before it is sent on. With ``create_graph`` the rules run on nodes, so every gradient is
     itself a graph that can be differentiated again; otherwise they run on raw numbers/arrays.
     ``watch(node, grad, sent)``, if given, sees each node as it is processed, with the
-    ``(operand, gradient)`` pairs it sent. Nothing is stored on the nodes.
+    ``(operand, gradient)`` pairs it sent. Nodes in ``stop`` get their gradient but pass none
+    on (the caller needs nothing behind them). Nothing is stored on the nodes.
     """
     grads = {root: seed}
+    stop = set(stop)  # membership by identity (a Tensor's == is elementwise)
+    get, anomaly = grads.get, GradMode.anomaly
     with set_grad_enabled(create_graph):
-        for node in toposort(root):
+        for node in toposort(root, stop):
+            if node._op is None or (stop and node in stop):  # nothing to send on
+                if watch is not None:
+                    watch(node, grads[node], ())
+                continue
             g = grads[node]
-            sent = () if node._op is None else node._backward(g, create_graph)
+            sent = node._backward(g, create_graph)
             for p, gp in sent:
-                grads[p] = grads[p] + gp if p in grads else gp
-            if GradMode.anomaly:
+                prev = get(p)
+                grads[p] = gp if prev is None else prev + gp
+            if anomaly:
                 _check_backward(node, sent)
             if watch is not None:
                 watch(node, g, sent)
@@ -253,7 +260,7 @@ def forward_sweep(root: Node, tangents: dict[Node, Any]) -> Any:
     at the cost of one extra reverse pass through that op's rules. The tangents are computed
     with the library's ops, so they have history and forward mode nests with everything else.
     """
-    order = list(toposort(root))
+    order = toposort(root)
     tan = dict(tangents)
     for node in reversed(order):
         if node in tan or node._op is None:
@@ -274,7 +281,10 @@ def _jvp(node: Node, ts: list) -> Any:
         return node._fit(_total(terms))
     u = node._cotangent()  # the double-vjp trick: d/du sum_i <vjp_i(u), t_i> = sum_i J_i t_i
     s = _total([(p._fit(op.vjp(i)(u, node, *prev, *params)) * t).sum() for i, (p, t) in enumerate(zip(prev, ts)) if t is not None])
-    return backprop(s, s._fit(1.0), create_graph=True)[u]
+    # Only the rules' own nodes lie between s and u: stop at the node, its operands and their
+    # tangents, so the pass does not walk the graph behind them (the result keeps their history).
+    stop = {node, *prev, *(t for t in ts if isinstance(t, Node))}
+    return backprop(s, s._fit(1.0), create_graph=True, stop=stop)[u]
 
 
 def _total(terms: list) -> Any:

@@ -1,7 +1,7 @@
 """The scalar autograd engine: ``Value``, micrograd's model with every op from one table.
 
 A ``Value`` holds a float (``data``), the gradient of the last ``backward()`` (``grad``), the
-``Op`` that made it and its operands (``_prev``). The ops and their derivative rules are not
+``Op`` that made it and its one or two operands (``_a``, ``_b``). The ops and their derivative rules are not
 written here: each is one record in :mod:`gradengine.ops`, shared with the tensor engine, and
 ``Value``'s methods are built from those records in one loop at the end of this module.
 ``backward()`` is the shared reverse pass of :mod:`gradengine.autograd`: iterative (no
@@ -50,14 +50,17 @@ class Value(Node):
     identity (as micrograd), so Values can be dict keys and set members.
     """
 
-    __slots__ = ("data", "grad", "_label", "_op", "_prev", "_params")
+    # Operands in two slots rather than a tuple: one object per node for the cyclic garbage
+    # collector to track instead of two, which keeps training fast with the collector on.
+    __slots__ = ("data", "grad", "_label", "_op", "_a", "_b", "_params")
 
     def __init__(self, data: Number, *, label: str = "") -> None:
         self.data = _check_real(data, "Value()")
         self.grad: Union[float, "Value"] = 0.0
         self._label = label
         self._op: Optional[Op] = None
-        self._prev: tuple[Value, ...] = ()
+        self._a: Optional[Value] = None
+        self._b: Optional[Value] = None
         self._params: tuple = ()
 
     # -- graph structure ---------------------------------------------------------------------
@@ -84,8 +87,19 @@ class Value(Node):
         return self._prev
 
     @property
+    def _prev(self) -> tuple["Value", ...]:
+        a, b = self._a, self._b
+        return () if a is None else (a,) if b is None else (a, b)
+
+    @property
     def is_leaf(self) -> bool:
         return self._op is None
+
+    @property
+    def requires_grad(self) -> bool:
+        """False only for the constants a number becomes inside an expression (the ``0.01``
+        of ``0.01 * x``); every other Value takes part in differentiation. Read-only."""
+        return self._params is not _CONSTANT
 
     def detach(self) -> "Value":
         """A new leaf with the same data and no history: gradients do not flow through it."""
@@ -99,10 +113,10 @@ class Value(Node):
         """``self ** other``: a number exponent is a constant (op ``powc``), a Value one is
         differentiated too (op ``pow``)."""
         if other.__class__ is Value:
-            return _node(POW, POW.scalar(self.data, other.data), (self, other))
+            return _node(POW, POW.scalar(self.data, other.data), self, other)
         if isinstance(other, Real):
             c = float(other)
-            return _node(POWC, POWC.scalar(self.data, c), (self,), (c,))
+            return _node(POWC, POWC.scalar(self.data, c), self, None, (c,))
         return NotImplemented
 
     def __rpow__(self, other: Number) -> "Value":
@@ -113,11 +127,11 @@ class Value(Node):
 
     def log10(self) -> "Value":
         """Base-10 logarithm, ``log(self) / log(10)``."""
-        return self.log() * (1.0 / math.log(10.0))
+        return self.log() / math.log(10.0)
 
     def log2(self) -> "Value":
         """Base-2 logarithm, ``log(self) / log(2)``."""
-        return self.log() * (1.0 / math.log(2.0))
+        return self.log() / math.log(2.0)
 
     def __lt__(self, other: object) -> bool:
         return self.data < _data(other)
@@ -174,28 +188,30 @@ class Value(Node):
 
     def _backward(self, g, create_graph: bool):
         """The chain rule at this node: the ``(operand, gradient)`` pairs it sends back."""
-        vjps, prev = self._op.vjps, self._prev
-        out = self if create_graph else self.data
-        if len(prev) == 1:
-            a = prev[0]
-            return ((a, vjps[0](g, out, a if create_graph else a.data, *self._params)),)
-        a, b = prev
-        x, y = (a, b) if create_graph else (a.data, b.data)
-        return ((a, vjps[0](g, out, x, y)), (b, vjps[1](g, out, x, y)))
+        vjps, a, b = self._op.vjps, self._a, self._b
+        if create_graph:  # on nodes: the gradients are graphs (constants become Values)
+            params = self._params
+            return tuple((p, _as_value(rule(g, self, *self._prev, *params))) for p, rule in zip(self._prev, vjps))
+        out = self.data
+        if b is not None:
+            x, y = a.data, b.data
+            return ((a, vjps[0](g, out, x, y)), (b, vjps[1](g, out, x, y)))
+        return ((a, vjps[0](g, out, a.data, *self._params) if self._params else vjps[0](g, out, a.data)),)
 
     @staticmethod
     def _dispatch(op: Op, args: Sequence, params: Sequence = ()) -> "Value":
         """Apply ``op`` to Values and numbers (numbers become constants): used by ``op(...)``."""
         if op.scalar is None:
             raise TypeError(f"op {op.name!r} works on Tensors, not on Values")
-        prev = tuple(a if a.__class__ is Value else Value(_check_real(a, op.name)) for a in args)
-        return _node(op, op.scalar(*[p.data for p in prev], *params), prev, tuple(params))
+        prev = tuple(a if a.__class__ is Value else _lift(_check_real(a, op.name)) for a in args)
+        a, b = prev if len(prev) == 2 else (prev[0], None)
+        return _node(op, op.scalar(*[p.data for p in prev], *params), a, b, tuple(params))
 
     def _fit(self, g):
         return g
 
 
-def _node(op: Op, data: float, prev: tuple, params: tuple = ()) -> Value:
+def _node(op: Op, data: float, a: Value, b: Optional[Value] = None, params: tuple = ()) -> Value:
     """Make the output node of ``op``: the one place the scalar engine creates a node.
 
     Under ``no_grad()`` the node records nothing (and is marked so, for ``backward()``).
@@ -204,15 +220,20 @@ def _node(op: Op, data: float, prev: tuple, params: tuple = ()) -> Value:
     out.data = data
     out.grad = 0.0
     if GradMode.enabled:
-        out._op, out._prev, out._params = op, prev, params
+        out._op, out._a, out._b, out._params = op, a, b, params
     else:
-        out._op, out._prev, out._params = None, (), _NO_GRAD
+        out._op, out._a, out._b, out._params = None, None, None, _NO_GRAD
     if GradMode.anomaly:
-        check_forward(op, prev, data)
+        check_forward(op, (a,) if b is None else (a, b), data)
     return out
 
 
 _NO_GRAD = ("no_grad",)  # the params of a node made with recording off: it has no graph
+_CONSTANT = ("constant",)  # the params of a number lifted into an expression
+
+
+def _as_value(x: Union[Value, float]) -> Value:
+    return x if x.__class__ is Value else Value(x)
 
 
 def _data(x: Union[Value, float]) -> float:
@@ -221,7 +242,11 @@ def _data(x: Union[Value, float]) -> float:
 
 def _lift(x: object) -> Optional[Value]:
     """A Python/NumPy real number as a constant leaf; None for anything else."""
-    return Value(x) if isinstance(x, Real) else None
+    if not isinstance(x, Real):
+        return None
+    c = Value(x)
+    c._params = _CONSTANT
+    return c
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,7 +256,7 @@ def _unary(op: Op) -> Callable[[Value], Value]:
     f = op.scalar
 
     def method(self: Value) -> Value:
-        return _node(op, f(self.data), (self,))
+        return _node(op, f(self.data), self)
 
     return method
 
@@ -245,8 +270,8 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, object], Value]
             if other is None:
                 return NotImplemented
         if reflected:
-            return _node(op, f(other.data, self.data), (other, self))
-        return _node(op, f(self.data, other.data), (self, other))
+            return _node(op, f(other.data, self.data), other, self)
+        return _node(op, f(self.data, other.data), self, other)
 
     return method
 

@@ -110,9 +110,11 @@ def _raw(x: Any) -> Any:
 
 
 def _node(x: Any) -> Any:
-    """A result for a nested caller: a raw array becomes a constant Tensor (a number stays a
-    number: it combines with Values as a constant)."""
-    return _wrap(x) if isinstance(x, np.ndarray) else x
+    """A result for a nested caller, always a node: a raw constant (a zero gradient, or one
+    that does not depend on the arguments) becomes a constant Value or Tensor."""
+    if isinstance(x, Node):
+        return x
+    return _wrap(x) if isinstance(x, np.ndarray) else Value(x)
 
 
 def _zeros(x: Node) -> Any:
@@ -128,7 +130,7 @@ def _pullback(out: Any, wrt: list, ct: Any, nested: bool) -> tuple:
             ct = ct if isinstance(ct, Tensor) else np.asarray(ct, dtype=out.dtype)
             if ct.shape != out.shape:
                 raise ValueError(f"the cotangent has shape {ct.shape} but the output has shape {out.shape}")
-        grads = backprop(out, ct, create_graph=nested)
+        grads = backprop(out, ct, create_graph=nested, stop=set(wrt))  # nothing needed behind wrt
         gs = [grads.get(x, _zeros(x)) for x in wrt]
     return tuple(_node(g) if nested else _raw(g) for g in gs)
 
@@ -221,6 +223,8 @@ def _basis(x: Any) -> list:
 def _assemble(columns: list, out_shape: tuple, in_shape: tuple, axis: int) -> Any:
     """Stack the columns (jacfwd, ``axis=-1``) or rows (jacrev, ``axis=0``) into a Jacobian of
     shape ``out_shape + in_shape``."""
+    if not columns or 0 in out_shape:  # an empty input or output: an empty Jacobian
+        return np.zeros(out_shape + in_shape)
     if not in_shape and not out_shape:
         return columns[0]
     if any(isinstance(c, Tensor) for c in columns):
@@ -263,7 +267,7 @@ def jacfwd(f: Callable, argnums: Argnums = 0) -> Callable:
         jac = []
         for i in nums:
             def f_i(x, i=i):
-                return f(*args[:i], x, *args[i + 1:])
+                return f(*map(_constant, args[:i]), x, *map(_constant, args[i + 1:]))
 
             cols, out = [], None
             for t in _basis(args[i]):

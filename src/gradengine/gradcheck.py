@@ -10,8 +10,7 @@ inputs and of the incoming gradient ``v``.
 
 from __future__ import annotations
 
-from numbers import Real
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -36,7 +35,7 @@ def _as_leaf(x: Any, i: int, where: str) -> Node:
     """Input ``i`` as a differentiable float64 leaf (a Value or a Tensor)."""
     if isinstance(x, Value):
         return Value(x.data)
-    if isinstance(x, Real) and not isinstance(x, bool):
+    if isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool):
         return Value(x)
     if isinstance(x, np.ndarray):
         x = Tensor(x)
@@ -51,14 +50,18 @@ def _as_leaf(x: Any, i: int, where: str) -> Node:
 
 
 def _output(out: Any, where: str) -> Any:
-    """``f``'s output, checked: a Value, a Tensor, or a number (a constant function)."""
+    """``f``'s output, checked: a Value or a Tensor computed from the inputs."""
     if isinstance(out, (Value, Tensor)):
         return out
-    if isinstance(out, Real) and not isinstance(out, bool):
-        return out
+    if isinstance(out, (tuple, list)):
+        raise TypeError(
+            f"{where} needs f to return one Value or Tensor, got a {type(out).__name__} of "
+            f"{len(out)}; check each output separately (or a weighted sum of them)"
+        )
     raise TypeError(
-        f"{where} needs f to return a Value, a Tensor or a number, got {type(out).__name__}; "
-        "for several outputs, check each one (or their weighted sum) separately"
+        f"{where} needs f to return a Value or a Tensor computed from its inputs, got "
+        f"{type(out).__name__} {out!r:.40}; a plain number has no graph to check (was .data, "
+        "float() or .item() used inside f?)"
     )
 
 
@@ -79,8 +82,9 @@ def gradcheck(
 
     Returns True, or raises :class:`GradcheckError` naming the first input and element whose
     analytic gradient ``a`` and numeric gradient ``n`` differ by more than ``atol + rtol*|n|``.
-    ``f`` may return a ``Value``, a number, or a ``Tensor`` of any shape; anything else is a
-    TypeError. Gradients are recorded even inside ``no_grad()``. The inputs are not modified.
+    ``f`` must return a ``Value`` or a ``Tensor`` of any shape computed from its inputs; a
+    tuple, a list or a plain number is a TypeError. Gradients are recorded even inside
+    ``no_grad()``. The inputs are not modified.
 
     >>> gradcheck(lambda x, y: (x * y).tanh(), 0.3, -1.2)
     True
@@ -88,37 +92,36 @@ def gradcheck(
     return _check(f, inputs, eps, atol, rtol, seed, "gradcheck")
 
 
-def _check(f, inputs, eps, atol, rtol, seed, where, extra=None) -> bool:
+def _check(f, inputs, eps, atol, rtol, seed, where, extra=None, incoming=None) -> bool:
     if not inputs:
         raise ValueError(f"{where} needs at least one input")
     leaves = [_as_leaf(x, i, where) for i, x in enumerate(inputs)]
     with set_grad_enabled(True):
         out = _output(f(*leaves), where)
-    out_data = np.asarray(getattr(out, "data", out), dtype=np.float64)
+    out_data = np.asarray(out.data, dtype=np.float64)
     v = np.random.default_rng(seed).standard_normal(out_data.shape) if out_data.ndim else np.float64(1.0)
-    analytic = [np.zeros(np.shape(leaf.data)) for leaf in leaves]
-    if isinstance(out, Node):
-        seed_ = float(v) if isinstance(out, Value) else v.astype(out_data.dtype)
+    seed_ = float(v) if isinstance(out, Value) else v.astype(out_data.dtype)
+    with set_grad_enabled(True):
         grads = backprop(out, seed_, create_graph=False)
-        analytic = [np.asarray(getattr(grads.get(leaf, 0.0), "data", grads.get(leaf, 0.0)), dtype=np.float64) + a
-                    for leaf, a in zip(leaves, analytic)]
+    analytic = [np.zeros(np.shape(leaf.data)) + np.asarray(grads.get(leaf, 0.0), dtype=np.float64) for leaf in leaves]
     for i, leaf in enumerate(leaves):
         base = np.array(leaf.data, dtype=np.float64)
         for idx in np.ndindex(base.shape):
             numeric = _central_difference(f, leaves, i, base, idx, v, eps)
             a = float(analytic[i][idx])
-            _compare(a, numeric, i, idx, atol, rtol, where)
+            _compare(a, numeric, i, idx, atol, rtol, where, name="the incoming gradient" if i == incoming else None)
     if extra is not None:
         extra(leaves, v)
     return True
 
 
-def _compare(a: float, numeric: float, i: int, idx: tuple, atol: float, rtol: float, where: str, what: str = "gradient") -> None:
+def _compare(a: float, numeric: float, i: int, idx: tuple, atol: float, rtol: float, where: str,
+             what: str = "gradient", name: Optional[str] = None) -> None:
     if abs(a - numeric) <= atol + rtol * abs(numeric) or (np.isnan(a) and np.isnan(numeric)):
         return
     at = f" element {idx}" if idx else ""
     raise GradcheckError(
-        f"{where} failed for input {i}{at}: analytic {what} {a!r} vs numeric {numeric!r} "
+        f"{where} failed for {name or f'input {i}'}{at}: analytic {what} {a!r} vs numeric {numeric!r} "
         f"(difference {abs(a - numeric):.3g} > atol {atol:g} + rtol {rtol:g} * |numeric|)",
         input_index=i, element=idx, analytic=a, numeric=numeric,
     )
@@ -161,8 +164,6 @@ def gradgradcheck(
     leaves = [_as_leaf(x, i, "gradgradcheck") for i, x in enumerate(inputs)]
     with set_grad_enabled(True):
         out = _output(f(*leaves), "gradgradcheck")
-    if not isinstance(out, Node):
-        return True  # a constant: every derivative is zero, and gradcheck has checked that
     rng = np.random.default_rng(seed + 1)
     out_shape = np.shape(out.data)
     u0 = np.asarray(rng.standard_normal(out_shape)) if isinstance(out, Tensor) else float(rng.standard_normal())
@@ -197,6 +198,7 @@ def gradgradcheck(
             jw = (np.asarray(getattr(f(*plus), "data", 0.0), dtype=np.float64)
                   - np.asarray(getattr(f(*minus), "data", 0.0), dtype=np.float64)) / (2 * eps)
         for idx in np.ndindex(out_shape):
-            _compare(float(du[idx]), float(jw[idx]), n, idx, atol, rtol, "gradgradcheck", "d(vjp)/d(incoming gradient)")
+            _compare(float(du[idx]), float(jw[idx]), n, idx, atol, rtol, "gradgradcheck",
+                     "d(vjp)/d(incoming gradient)", name="the incoming gradient")
 
-    return _check(vjp_projected, tuple(inputs) + (u0,), eps, atol, rtol, seed, "gradgradcheck", extra=against_f)
+    return _check(vjp_projected, tuple(inputs) + (u0,), eps, atol, rtol, seed, "gradgradcheck", extra=against_f, incoming=n)

@@ -493,9 +493,6 @@ class Tensor(Node):
         return seed.astype(self._data.dtype, copy=False)
 
     # -- the node protocol of gradengine.autograd ------------------------------------------------
-    def _needs_grad(self) -> bool:
-        return self._requires_grad
-
     def _backward(self, g: Any, create_graph: bool) -> list:
         """The chain rule at this node: the ``(operand, gradient)`` pairs it sends back, each
         summed to its operand's shape (broadcasting undone once, here, for every rule)."""
@@ -505,8 +502,10 @@ class Tensor(Node):
         sent = []
         for i, p in enumerate(prev):
             if p._requires_grad:
-                gi = vjps(i, g, out, *xs, *params) if variadic else vjps[i](g, out, *xs, *params)
-                sent.append((p, p._fit(gi)))
+                gi = p._fit(vjps(i, g, out, *xs, *params) if variadic else vjps[i](g, out, *xs, *params))
+                if create_graph and gi.__class__ is not Tensor:  # a constant, e.g. relu's 0
+                    gi = _wrap(gi)
+                sent.append((p, gi))
         return sent
 
     def _fit(self, g: Any) -> Any:

@@ -234,12 +234,24 @@ def check_grads(
         gradcheck(f, *args, eps=eps, atol=atol, rtol=rtol, seed=seed)
         if order >= 2:
             gradgradcheck(f, *args, eps=eps, atol=atol, rtol=rtol, seed=seed)
+        if order >= 3:  # the same checks, one order down, on x -> <grad f(x), w>
+            from .func import grad
+
+            rng = np.random.default_rng(seed + 7)
+            ws = [rng.standard_normal(np.shape(getattr(a, "data", a))) for a in args]
+
+            def grad_dot_w(*xs: Any) -> Any:
+                gs = grad(f, tuple(range(len(xs))))(*xs)
+                terms = [g * float(w) if isinstance(g, Value) else (g * w).sum() for g, w in zip(gs, ws)]
+                return sum(terms[1:], terms[0])
+
+            check_grads(grad_dot_w, *args, modes=("rev",), order=order - 1, eps=eps, atol=atol, rtol=rtol, seed=seed)
     if "fwd" in modes:
         rng = np.random.default_rng(seed)
         raw = [np.asarray(getattr(a, "data", a), dtype=np.float64) for a in args]
         tangents = [rng.standard_normal(a.shape) if a.ndim else float(rng.standard_normal()) for a in raw]
         prim = [a if a.ndim else float(a) for a in raw]
-        f_of_raw = lambda *xs: f(*xs)  # noqa: E731
+        f_of_raw = lambda *xs: f(*[_lift_arg(x) for x in xs])  # noqa: E731  (numbers in: nodes for f)
         for k in range(order):
             _, analytic = jvp(f_of_raw, prim, tangents)
             plus = [p + eps * t for p, t in zip(prim, tangents)]
@@ -249,7 +261,7 @@ def check_grads(
                 raise AssertionError(
                     f"check_grads: forward mode, order {k + 1}: jvp {np.asarray(analytic)!r} vs numeric {numeric!r}"
                 )
-            f_of_raw = (lambda g: lambda *xs: jvp(g, [_lift_arg(x) for x in xs], tangents)[1])(f_of_raw)
+            f_of_raw = (lambda g: lambda *xs: jvp(g, xs, tangents)[1])(f_of_raw)
     return True
 
 
@@ -258,7 +270,10 @@ def _data_of(x: Any) -> Any:
 
 
 def _lift_arg(x: Any) -> Any:
-    return x
+    """A raw float or array as a constant node, so ``f`` can call methods on it."""
+    if isinstance(x, (Value, Tensor)):
+        return x
+    return Value(x) if isinstance(x, float) else Tensor(np.asarray(x, dtype=np.float64))
 
 
 def assert_close(actual: float, expected: float, *, rtol: float = 1e-9, atol: float = 1e-12, what: str = "") -> None:
@@ -343,7 +358,8 @@ def _warm_torch() -> None:
         import torch
 
         x = torch.ones(2, dtype=torch.float64, requires_grad=True)
-        (x * x).sum().backward()
+        y = x * x
+        y.backward(torch.ones_like(y))  # an explicit gradient: torch imports sympy on first use
         _torch_warm = True
 
 

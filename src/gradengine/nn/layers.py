@@ -1,5 +1,6 @@
-"""PyTorch-style layers on the tensor engine: ``Linear``, activations, ``Flatten``, ``Dropout``,
-``Sequential``.
+"""PyTorch-style layers on the tensor engine: ``Linear``, the activations (``ReLU``, ``LeakyReLU``,
+``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``), ``Identity``, ``Flatten``, ``Dropout`` and the
+containers ``Sequential`` and ``ModuleList``. The loss modules are in :mod:`gradengine.nn.loss`.
 
 Parameter names and shapes match PyTorch's, so a ``state_dict`` lines up with the same
 ``torch.nn.Sequential``: ``Linear`` stores ``weight`` with shape ``(out_features, in_features)``
@@ -12,41 +13,40 @@ Layers accept a ``Tensor`` or a NumPy array as input (an array is a constant: no
 from __future__ import annotations
 
 import math
-from typing import Iterator, Union
+import warnings
+from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
 from .. import functional as F
+from ..creation import seed_generator
 from ..tensor import Tensor, _wrap
 from .module import Module
 
-__all__ = ["Linear", "ReLU", "Tanh", "Sigmoid", "Flatten", "Dropout", "Sequential"]
+__all__ = [
+    "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Identity",
+    "Flatten", "Dropout", "Sequential", "ModuleList",
+]
 
 Input = Union[Tensor, np.ndarray]
 Seed = Union[int, np.random.Generator, None]
-
-
-def _rng(seed: Seed) -> Union[np.random.Generator, np.random.RandomState]:
-    """A Generator for an int seed or a Generator; NumPy's global RNG for None, so that
-    ``np.random.seed(0)`` makes a model reproducible (as ``torch.manual_seed`` does)."""
-    if seed is None:
-        return np.random.mtrand._rand  # the RandomState behind np.random.seed / np.random.uniform
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 class Linear(Module):
     """``y = x @ weight.T + bias``, one fused op.
 
     Initialised like PyTorch (``kaiming_uniform_(a=sqrt(5))`` for the weight, which is
-    ``U(-1/sqrt(in_features), 1/sqrt(in_features))``, and the same range for the bias).
+    ``U(-1/sqrt(in_features), 1/sqrt(in_features))``, and the same range for the bias; the
+    weight is drawn first). The input must be floating point: an integer or bool input raises
+    ``TypeError``, as in PyTorch (convert it, e.g. ``x.astype(np.float32)``).
 
     Args:
         in_features, out_features: sizes of each input and output sample.
         bias: whether to learn an additive bias.
         dtype: the parameters' dtype (float32 by default, as PyTorch).
         rng: a ``np.random.Generator`` or an int seed for the initialisation; None uses
-            NumPy's global RNG (seeded by ``np.random.seed``). Share one Generator between
-            layers to seed a whole model.
+            the global RNG (seeded by ``gradengine.manual_seed`` or ``np.random.seed``). Share
+            one Generator between layers to seed a whole model.
     """
 
     def __init__(
@@ -64,7 +64,7 @@ class Linear(Module):
         if np.dtype(dtype).kind != "f":
             raise TypeError(f"Linear: dtype must be a floating-point type, got {np.dtype(dtype)}")
         self.in_features, self.out_features = in_features, out_features
-        gen = _rng(rng)
+        gen = seed_generator(rng)
         bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
         # Drawn in float64 then rounded, so float32 and float64 models from one seed agree.
         weight = gen.uniform(-bound, bound, (out_features, in_features)).astype(dtype)
@@ -88,14 +88,89 @@ class ReLU(Module):
         return F.relu(x)
 
 
+class LeakyReLU(Module):
+    """``x`` for ``x >= 0``, ``negative_slope * x`` otherwise."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Input) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
 class Tanh(Module):
+    """``tanh(x)`` elementwise."""
+
     def forward(self, x: Input) -> Tensor:
         return F.tanh(x)
 
 
 class Sigmoid(Module):
+    """``1 / (1 + exp(-x))`` elementwise, stable for any x."""
+
     def forward(self, x: Input) -> Tensor:
         return F.sigmoid(x)
+
+
+def _softmax_dim(dim: Optional[int], ndim: int, name: str) -> int:
+    """``dim``, or PyTorch's deprecated implicit choice (with its warning) when it is None."""
+    if dim is not None:
+        return dim
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call to include "
+        f"dim=X as an argument.", UserWarning, stacklevel=4,
+    )
+    return 0 if ndim in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """``exp(x) / sum(exp(x))`` along ``dim`` (PyTorch's ``nn.Softmax(dim)``).
+
+    Without ``dim``, PyTorch's deprecated rule picks one (0 for 0-, 1- and 3-D inputs, else 1)
+    and warns: pass ``dim`` (usually ``dim=1`` or ``dim=-1`` for a batch of scores).
+    """
+
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Input) -> Tensor:
+        x = F._tensor(x)
+        return F.softmax(x, _softmax_dim(self.dim, x.ndim, "softmax"))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """``x - logsumexp(x)`` along ``dim`` (PyTorch's ``nn.LogSoftmax(dim)``); pair it with
+    ``NLLLoss``. ``dim=None`` follows PyTorch's deprecated implicit rule, as ``Softmax``."""
+
+    def __init__(self, dim: Optional[int] = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Input) -> Tensor:
+        x = F._tensor(x)
+        return F.log_softmax(x, _softmax_dim(self.dim, x.ndim, "log_softmax"))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (as a Tensor); a placeholder layer. Like PyTorch's, it
+    accepts and ignores any constructor arguments."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__()
+
+    def forward(self, x: Input) -> Tensor:
+        return F._tensor(x)
 
 
 class Flatten(Module):
@@ -124,7 +199,7 @@ class Dropout(Module):
     Args:
         p: the probability of zeroing an element.
         rng: a ``np.random.Generator`` or int seed for reproducible masks; None uses
-            NumPy's global RNG (``np.random.seed``).
+            the global RNG (seeded by ``gradengine.manual_seed`` or ``np.random.seed``).
     """
 
     def __init__(self, p: float = 0.5, *, rng: Seed = None) -> None:
@@ -132,7 +207,7 @@ class Dropout(Module):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout probability must be in [0, 1], got {p}")
         self.p = p
-        self.rng = None if rng is None else _rng(rng)
+        self.rng = None if rng is None else seed_generator(rng)
 
     def forward(self, x: Input) -> Tensor:
         return F.dropout(x, self.p, self.training, self.rng)
@@ -141,14 +216,11 @@ class Dropout(Module):
         return f"p={self.p}"
 
 
-class Sequential(Module):
-    """Apply modules in order. Indexable (``model[0]``, ``model[1:]``), sized and iterable.
+class _Container(Module):
+    """Modules stored as attributes ``"0"``, ``"1"``, ... (so parameters are named ``"0.weight"``,
+    ``"1.bias"`` ... as in PyTorch); indexable, sized and iterable."""
 
-    The layers are stored as attributes named ``"0"``, ``"1"``, ..., so parameters are named
-    ``"0.weight"``, ``"0.bias"``, ``"2.weight"`` ... exactly as in ``torch.nn.Sequential``.
-    """
-
-    def __init__(self, *layers: Module) -> None:
+    def __init__(self, layers: Iterable[Module] = ()) -> None:
         super().__init__()
         for layer in layers:
             self.append(layer)
@@ -156,22 +228,25 @@ class Sequential(Module):
     def _layers(self) -> list[Module]:
         return [v for k, v in vars(self).items() if k.isdigit()]
 
-    def append(self, layer: Module) -> "Sequential":
+    def append(self, layer: Module) -> "_Container":
         """Add a layer at the end; returns self."""
         if not isinstance(layer, Module):
-            raise TypeError(f"Sequential takes Modules, got {type(layer).__name__}")
+            raise TypeError(f"{type(self).__name__} takes Modules, got {type(layer).__name__}")
         setattr(self, str(len(self)), layer)
         return self
 
-    def forward(self, x: Input) -> Tensor:
-        for layer in self._layers():
-            x = layer(x)
-        return x
+    def extend(self, layers: Iterable[Module]) -> "_Container":
+        """Append every layer of ``layers``; returns self."""
+        for layer in layers:
+            self.append(layer)
+        return self
 
-    def __getitem__(self, index: Union[int, slice]) -> Union[Module, "Sequential"]:
+    def __getitem__(self, index: Union[int, slice]) -> Module:
         layers = self._layers()
         if isinstance(index, slice):
-            return Sequential(*layers[index])
+            part = type(self).__new__(type(self))
+            _Container.__init__(part, layers[index])
+            return part
         return layers[index]
 
     def __len__(self) -> int:
@@ -179,3 +254,29 @@ class Sequential(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._layers())
+
+
+class Sequential(_Container):
+    """Apply modules in order: ``Sequential(Linear(10, 5), ReLU(), Linear(5, 1))``. Indexable
+    (``model[0]``, ``model[1:]``), sized and iterable.
+
+    The layers are stored as attributes named ``"0"``, ``"1"``, ..., so parameters are named
+    ``"0.weight"``, ``"0.bias"``, ``"2.weight"`` ... exactly as in ``torch.nn.Sequential``.
+    """
+
+    def __init__(self, *layers: Module) -> None:
+        super().__init__(layers)
+
+    def forward(self, x: Input) -> Tensor:
+        for layer in self._layers():
+            x = layer(x)
+        return x
+
+
+class ModuleList(_Container):
+    """A list of modules whose parameters the parent module finds (``torch.nn.ModuleList``):
+    ``self.layers = ModuleList([Linear(4, 4) for _ in range(3)])`` gives parameters named
+    ``"layers.0.weight"``, ... Call the layers yourself in ``forward``; the list has none."""
+
+    def forward(self, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError("ModuleList has no forward(): iterate over it and call its modules")
