@@ -32,14 +32,14 @@ def code(text: str):
 
 SETUP = code(
     """
-import os
-from pathlib import Path
+from gradengine.data import load_mnist
 
-# Use $GRADENGINE_DATA if set, else the MNIST copy beside the repository, else the default cache.
-if "GRADENGINE_DATA" not in os.environ and Path("../../shared/data/mnist").is_dir():
-    os.environ["GRADENGINE_DATA"] = str(Path("../../shared/data/mnist").resolve())
+# MNIST is read from $GRADENGINE_DATA if it is set (make it an absolute path: this notebook runs
+# in notebooks/, so a path relative to the repository would point elsewhere), else from
+# ~/.cache/gradengine/mnist, where load_mnist downloads it on first use.
 """
 )
+
 
 NOTEBOOKS = {
     # ------------------------------------------------------------------------------------------
@@ -302,9 +302,9 @@ import numpy as np
 import matplotlib.pyplot as plt
 from gradengine import Tensor, nn, optim, no_grad, gradcheck, draw
 import gradengine.functional as F
-from gradengine.data import load_mnist, DataLoader
+from gradengine.data import DataLoader
 
-(x_tr, y_tr), (x_te, y_te) = load_mnist()
+(x_tr, y_tr), (x_te, y_te) = load_mnist(normalize=True)   # float32 images in [0, 1]: the fast form
 print(x_tr.shape, x_tr.dtype, y_tr.shape, x_te.shape)
 np.random.seed(0)
 model = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(),
@@ -317,14 +317,14 @@ model
             """
 def evaluate(x, y):
     with no_grad():
-        logits = model(Tensor(x / np.float32(255.0)))
+        logits = model(Tensor(x))
     return float(np.mean(logits.numpy().argmax(axis=1) == y)), logits.numpy()
 
 losses, accs = [], []
 for epoch in range(2):
     model.train()
     for i, (xb, yb) in enumerate(DataLoader(x_tr, y_tr, batch_size=32, shuffle=True, seed=epoch)):
-        loss = F.cross_entropy(model(Tensor(xb / np.float32(255.0))), yb)
+        loss = F.cross_entropy(model(Tensor(xb)), yb)
         opt.zero_grad(); loss.backward(); opt.step()
         if i % 100 == 0:
             losses.append(loss.item())
@@ -376,7 +376,7 @@ float64 copy of the network with central differences.
 rng = np.random.default_rng(0)
 W1, b1 = rng.normal(0, 0.1, (16, 784)), np.zeros(16)
 W2, b2 = rng.normal(0, 0.1, (10, 16)), np.zeros(10)
-xb = Tensor(x_tr[:4].reshape(4, -1) / 255.0)        # float64
+xb = Tensor(x_tr[:4].reshape(4, -1).astype(np.float64))   # gradcheck wants float64
 def loss_fn(W1, b1, W2, b2):
     h = (xb @ W1.T + b1).relu()
     return F.cross_entropy(h @ W2.T + b2, y_tr[:4])
@@ -385,7 +385,7 @@ print("gradcheck on", W1.size + b1.size + W2.size + b2.size, "weights:", gradche
         ),
         code(
             """
-x = Tensor(x_tr[:2] / np.float32(255.0))
+x = Tensor(x_tr[:2])
 loss = F.cross_entropy(model(x), y_tr[:2])
 loss.backward()
 draw(loss)       # a tensor graph: shapes, dtypes and gradient norms instead of numbers
@@ -1034,7 +1034,24 @@ The two modes also combine: `hessian(f)` is `jacfwd(jacrev(f))`. The gradient `j
 }
 
 
+def _cell_ids(cells: list) -> None:
+    """Give every cell an id made from its source, so that regenerating a notebook keeps its ids
+    (nbformat would draw random ones) and a diff shows only the cells that changed."""
+    import hashlib
+
+    seen: dict[str, int] = {}
+    for cell in cells:
+        digest = hashlib.sha1(f"{cell.cell_type}:{cell.source}".encode()).hexdigest()[:12]
+        seen[digest] = seen.get(digest, 0) + 1
+        cell["id"] = digest if seen[digest] == 1 else f"{digest}-{seen[digest]}"
+
+
 def write(name: str, cells: list) -> Path:
+    """Write notebook ``name`` from ``cells`` (without outputs), with stable cell ids."""
+    import copy
+
+    cells = [nbformat.from_dict(copy.deepcopy(dict(c))) for c in cells]  # SETUP is shared: never mutate it
+    _cell_ids(cells)
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -1043,20 +1060,52 @@ def write(name: str, cells: list) -> Path:
     return path
 
 
+def _stable_outputs(nb) -> None:
+    """Drop what changes from run to run without meaning anything: the object address in the
+    text/plain fallback of an output that has a rich form (SVG, PNG, HTML: what Jupyter shows),
+    as in "<graphviz.graphs.Digraph at 0x7f5e13598b50>"."""
+    import re
+
+    address = re.compile(r" at 0x[0-9a-fA-F]+>")
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "text/plain" in data and any(k.startswith(("image/", "text/html")) for k in data):
+                text = data["text/plain"]
+                text = "".join(text) if isinstance(text, list) else text
+                data["text/plain"] = address.sub(">", text)
+
+
 def execute(path: Path, timeout: int = TIMEOUT) -> None:
-    """Run every cell of the notebook at ``path`` in its own directory and save the outputs."""
+    """Run every cell of the notebook at ``path`` in its own directory and save the outputs.
+
+    No timestamps are recorded and object addresses are left out, so running an unchanged
+    notebook again rewrites only outputs that really changed.
+    """
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    _stable_outputs(nb)
     nbformat.write(nb, path)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--no-run", action="store_true", help="write the notebooks without executing them")
-    ap.add_argument("names", nargs="*", help="only these notebooks (default: all)")
+    ap.add_argument("names", nargs="*", help="only these notebooks, by any part of the name, e.g. 03 (default: all)")
     args = ap.parse_args()
+    unknown = [n for n in args.names if not any(n in name for name in NOTEBOOKS)]
+    if unknown:
+        ap.error(f"no notebook matches {', '.join(unknown)} (notebooks: {', '.join(NOTEBOOKS)})")
+    # The kernels run in notebooks/: a relative data path is resolved here, once, against the
+    # directory this script was started from (the kernels inherit the absolute path).
+    if os.environ.get("GRADENGINE_DATA"):
+        data = os.path.abspath(os.path.expanduser(os.environ["GRADENGINE_DATA"]))
+        if not os.path.isdir(data):
+            ap.error(f"GRADENGINE_DATA={os.environ['GRADENGINE_DATA']} is {data}, which is not a directory")
+        os.environ["GRADENGINE_DATA"] = data
     for name, cells in NOTEBOOKS.items():
         if args.names and not any(n in name for n in args.names):
             continue

@@ -1,7 +1,8 @@
 """Tests for gradengine.data: IDX files, load_mnist, DataLoader and make_moons.
 
-No test touches the network: an autouse fixture makes ``urlopen`` fail loudly, and the
-download tests replace it with a fake that serves small in-memory files.
+No test touches the network: conftest's autouse fixture makes ``urlopen`` fail loudly and sets
+``GRADENGINE_OFFLINE``; the download tests lift both with ``serve``, installing a fake server that
+serves small in-memory files.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ from gradengine import data
 from gradengine.data import DataLoader, MNISTError, load_mnist, make_moons, read_idx, write_idx
 
 MNIST_NAMES = list(data.MNIST_SHA256)
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to use the network")
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -334,13 +327,19 @@ class FakeServer:
         return FakeResponse(self.files[url], self.content_length)
 
 
+def serve(monkeypatch, server) -> None:
+    """Let load_mnist download, from ``server`` instead of the network."""
+    monkeypatch.delenv("GRADENGINE_OFFLINE", raising=False)
+    monkeypatch.setattr(urllib.request, "urlopen", server)
+
+
 def mirror_files(mirror: str, arrays: dict[str, np.ndarray]) -> dict[str, bytes]:
     return {f"{mirror}{name}.gz": gzip.compress(idx_bytes(array)) for name, array in arrays.items()}
 
 
 def test_download_all_mirrors_fail(tmp_path, monkeypatch):
     server = FakeServer({})
-    monkeypatch.setattr(urllib.request, "urlopen", server)
+    serve(monkeypatch, server)
     with pytest.raises(MNISTError) as info:
         load_mnist(tmp_path / "new", verbose=False)
     message = str(info.value)
@@ -355,13 +354,13 @@ def test_download_all_mirrors_fail(tmp_path, monkeypatch):
 
 def test_download_success_from_second_mirror(tmp_path, monkeypatch, capsys, fake_checksums):
     server = FakeServer(mirror_files(data.MNIST_MIRRORS[1], fake_checksums))
-    monkeypatch.setattr(urllib.request, "urlopen", server)
+    serve(monkeypatch, server)
     result = load_mnist(tmp_path, verbose=True)
     assert_loaded(result, fake_checksums)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.gz" for name in MNIST_NAMES)
     assert len(server.requests) == 8  # each file: first mirror fails, second serves
     stderr = capsys.readouterr().err
-    assert "100.0%" in stderr and "MB" in stderr
+    assert "100%" in stderr and "train-images-idx3-ubyte.gz" in stderr  # tqdm's bar: size, rate, ETA
     # Now everything is local: no more requests, and the files load without the network.
     assert_loaded(load_mnist(tmp_path), fake_checksums)
     assert len(server.requests) == 8
@@ -371,7 +370,7 @@ def test_download_only_missing_files_quietly(tmp_path, monkeypatch, capsys, fake
     local = {name: a for name, a in fake_checksums.items() if "train" in name}
     write_fake_mnist(tmp_path, local, gz=False)
     server = FakeServer(mirror_files(data.MNIST_MIRRORS[0], fake_checksums), content_length=False)
-    monkeypatch.setattr(urllib.request, "urlopen", server)
+    serve(monkeypatch, server)
     assert_loaded(load_mnist(tmp_path, verbose=False), fake_checksums)
     assert [url for url, _ in server.requests] == [
         data.MNIST_MIRRORS[0] + "t10k-images-idx3-ubyte.gz",
@@ -380,24 +379,24 @@ def test_download_only_missing_files_quietly(tmp_path, monkeypatch, capsys, fake
     assert capsys.readouterr().err == ""
 
 
-def test_download_without_content_length_shows_megabytes(tmp_path, monkeypatch, capsys, fake_checksums):
+def test_download_without_content_length_shows_bytes_so_far(tmp_path, monkeypatch, capsys, fake_checksums):
     server = FakeServer(mirror_files(data.MNIST_MIRRORS[0], fake_checksums), content_length=False)
-    monkeypatch.setattr(urllib.request, "urlopen", server)
+    serve(monkeypatch, server)
     assert_loaded(load_mnist(tmp_path), fake_checksums)
-    assert " MB" in capsys.readouterr().err
+    assert "kB" in capsys.readouterr().err
 
 
 def test_download_bad_content_tries_next_mirror(tmp_path, monkeypatch, fake_checksums):
     wrong = fake_mnist_arrays(seed=1)  # valid IDX files, but not the ones the checksums describe
     files = {**mirror_files(data.MNIST_MIRRORS[0], wrong), **mirror_files(data.MNIST_MIRRORS[1], fake_checksums)}
-    monkeypatch.setattr(urllib.request, "urlopen", FakeServer(files))
+    serve(monkeypatch, FakeServer(files))
     assert_loaded(load_mnist(tmp_path, verbose=False), fake_checksums)
 
 
 def test_download_bad_content_everywhere_installs_nothing(tmp_path, monkeypatch, fake_checksums):
     urls = [url for mirror in data.MNIST_MIRRORS for url in mirror_files(mirror, fake_checksums)]
     files = dict.fromkeys(urls, b"<html>captive portal</html>")
-    monkeypatch.setattr(urllib.request, "urlopen", FakeServer(files))
+    serve(monkeypatch, FakeServer(files))
     with pytest.raises(MNISTError, match="Downloading.*failed.*not an unsigned-byte IDX file"):
         load_mnist(tmp_path, verbose=False)
     assert list(tmp_path.iterdir()) == []
@@ -588,3 +587,69 @@ def test_moons_bad_n_samples(n_samples):
 def test_moons_bad_noise():
     with pytest.raises(ValueError, match="noise must be None or a non-negative number"):
         make_moons(10, noise=-0.1)
+
+
+# --------------------------------------------------------------------------------------
+# Where the data is read from, and in which form (issue 10, items 1 and 9)
+# --------------------------------------------------------------------------------------
+
+
+def test_relative_env_path_is_resolved_against_the_current_directory(tmp_path, monkeypatch, fake_checksums):
+    write_fake_mnist(tmp_path / "project" / "data", fake_checksums)
+    monkeypatch.chdir(tmp_path / "project")
+    monkeypatch.setenv("GRADENGINE_DATA", "data")
+    assert_loaded(load_mnist(download=False), fake_checksums)
+    (tmp_path / "project" / "data" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(MNISTError) as info:
+        load_mnist(download=False)
+    # the message shows the absolute directory, not the relative text the user typed
+    assert str(tmp_path / "project" / "data") in str(info.value)
+
+
+def test_relative_env_path_that_does_not_exist_is_an_error_not_a_download(tmp_path, monkeypatch):
+    # A notebook kernel runs in notebooks/: a GRADENGINE_DATA meant for the repository root
+    # no longer points anywhere. Nothing is created, nothing downloaded; the message says why.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GRADENGINE_DATA", "../shared/data/mnist")
+    monkeypatch.delenv("GRADENGINE_OFFLINE")
+    with pytest.raises(MNISTError) as info:
+        load_mnist()  # download=True: the conftest's urlopen guard would fail the test on a download
+    message = str(info.value)
+    assert "GRADENGINE_DATA=../shared/data/mnist is a relative path" in message
+    assert str(tmp_path) in message and "absolute path" in message
+    assert not (tmp_path.parent / "shared").exists()
+
+
+def test_offline_env_forbids_downloads(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADENGINE_OFFLINE", "1")
+    with pytest.raises(data.MNISTNotFoundError) as info:
+        load_mnist(tmp_path, download=True)
+    assert "GRADENGINE_OFFLINE=1 is set, so no download was attempted" in str(info.value)
+    assert info.value.download_error is None and info.value.source == "root"
+    assert info.value.directory == tmp_path and len(info.value.missing) == 4
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_test_session_is_offline_and_its_data_path_absolute():
+    import os
+
+    assert os.environ["GRADENGINE_OFFLINE"] == "1"
+    assert Path(os.environ.get("GRADENGINE_DATA", "/")).is_absolute()
+
+
+def test_normalize_gives_float32_in_unit_interval(tmp_path, fake_checksums):
+    write_fake_mnist(tmp_path, fake_checksums)
+    (x_train, y_train), (x_test, y_test) = load_mnist(tmp_path, download=False, normalize=True)
+    for x, name in ((x_train, "train-images-idx3-ubyte"), (x_test, "t10k-images-idx3-ubyte")):
+        assert x.dtype == np.float32 and x.shape == fake_checksums[name].shape
+        np.testing.assert_array_equal(x, fake_checksums[name].astype(np.float32) / np.float32(255))
+        assert 0.0 <= x.min() and x.max() <= 1.0
+    assert y_train.dtype == y_test.dtype == np.int64
+    xb, yb = next(iter(DataLoader(x_train, y_train, batch_size=4, shuffle=True, seed=0)))
+    assert xb.dtype == np.float32  # batches of the documented form stay float32
+
+
+def test_load_mnist_docs_lead_to_float32():
+    doc = load_mnist.__doc__
+    assert "normalize=True" in doc and "float32" in doc
+    assert "divide by 255.0 for" not in doc  # the old advice, which gave float64 batches

@@ -1,20 +1,24 @@
 """Data sets and batching: MNIST (IDX files), a numpy ``DataLoader`` and ``make_moons``.
 
 MNIST
-    ``load_mnist()`` reads the four standard IDX files (gzip-compressed or raw) from a
-    directory, downloading any that are missing, and verifies the sha256 of the
-    decompressed bytes. The directory is, in order of precedence: the ``root`` argument,
-    the ``GRADENGINE_DATA`` environment variable, or ``$XDG_CACHE_HOME/gradengine/mnist``
-    (``~/.cache/gradengine/mnist`` when ``XDG_CACHE_HOME`` is unset). ``read_idx`` and
-    ``write_idx`` work on any unsigned-byte IDX file on their own.
+    ``load_mnist(normalize=True)`` reads the four standard IDX files (gzip-compressed or raw)
+    from a directory, downloading any that are missing, verifies the sha256 of the
+    decompressed bytes, and gives float32 images in [0, 1] (the fast form for training).
+    The directory is, in order of precedence: the ``root`` argument, the ``GRADENGINE_DATA``
+    environment variable, or ``$XDG_CACHE_HOME/gradengine/mnist``
+    (``~/.cache/gradengine/mnist`` when ``XDG_CACHE_HOME`` is unset). A relative directory is
+    resolved against the current directory once, when ``load_mnist`` reads it; every message
+    shows the absolute path. Setting ``GRADENGINE_OFFLINE=1`` forbids downloads (the test
+    suite sets it). ``read_idx`` and ``write_idx`` work on any unsigned-byte IDX file.
 
 Errors
     Every problem with the data itself (files missing and not downloadable, truncated or
     corrupt files, wrong magic numbers, checksum mismatches) raises ``MNISTError``, a
-    ``RuntimeError`` whose message names the file involved. Bad arguments (a negative
+    ``RuntimeError`` whose message names the file involved; missing files raise its subclass
+    ``MNISTNotFoundError``, whose attributes say which files, where and why. Bad arguments (a negative
     batch size, a float array passed to ``write_idx``) raise ``TypeError``/``ValueError``.
 
-This module only needs numpy and the standard library.
+This module needs numpy, and tqdm for the download progress bar.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import numpy as np
 
 __all__ = [
     "MNISTError",
+    "MNISTNotFoundError",
     "MNIST_SHA256",
     "MNIST_MIRRORS",
     "load_mnist",
@@ -69,6 +74,24 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 class MNISTError(RuntimeError):
     """A data file is missing (and could not be downloaded), corrupt or not the expected one."""
+
+
+class MNISTNotFoundError(MNISTError):
+    """MNIST files are missing from the data directory and were not downloaded.
+
+    Attributes:
+        directory: the absolute directory that was searched.
+        source: where that directory came from: ``"root"`` (the argument), ``"env"``
+            (``$GRADENGINE_DATA``) or ``"default"`` (the cache directory).
+        missing: the missing file names (without ``.gz``).
+        download_error: why nothing was downloaded: the last download error, or None when
+            downloading was off (``download=False`` or ``GRADENGINE_OFFLINE``).
+    """
+
+    def __init__(self, message: str, directory: Path, source: str, missing: list[str],
+                 download_error: str | None) -> None:
+        super().__init__(message)
+        self.directory, self.source, self.missing, self.download_error = directory, source, missing, download_error
 
 
 # --------------------------------------------------------------------------------------
@@ -186,21 +209,35 @@ def write_idx(path: PathLike, array: np.ndarray) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _mnist_dir(root: PathLike | None) -> tuple[Path, str]:
-    """Return the directory ``load_mnist`` uses and a phrase saying where it came from.
+_SOURCES = {"root": "the root argument", "env": "the GRADENGINE_DATA environment variable",
+            "default": "the default cache directory"}
 
-    A ``root`` or ``GRADENGINE_DATA`` directory that holds none of the MNIST files but has a
-    ``mnist/`` subdirectory resolves to that subdirectory (so a whole data folder works).
+
+def _mnist_dir(root: PathLike | None) -> tuple[Path, str]:
+    """Return the absolute directory ``load_mnist`` uses and where it came from (a key of
+    ``_SOURCES``).
+
+    A relative ``root`` or ``$GRADENGINE_DATA`` is resolved against the current directory
+    here, once: everything after uses the absolute path. A relative ``$GRADENGINE_DATA`` that
+    does not exist raises (it was most likely meant for another directory: a notebook runs in
+    ``notebooks/``), rather than being created and downloaded into. A directory that holds
+    none of the MNIST files but has a ``mnist/`` subdirectory resolves to that subdirectory.
     """
     if root is not None:
-        directory, source = Path(root), "the root argument"
+        given, source = Path(root), "root"
     elif os.environ.get("GRADENGINE_DATA"):
-        directory, source = Path(os.environ["GRADENGINE_DATA"]), "the GRADENGINE_DATA environment variable"
+        given, source = Path(os.environ["GRADENGINE_DATA"]), "env"
     else:
         cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        return Path(cache) / "gradengine" / "mnist", "the default cache directory"
+        return Path(os.path.abspath(Path(cache).expanduser() / "gradengine" / "mnist")), "default"
 
-    directory = directory.expanduser()
+    directory = Path(os.path.abspath(given.expanduser()))
+    if source == "env" and not given.expanduser().is_absolute() and not directory.is_dir():
+        raise MNISTError(
+            f"GRADENGINE_DATA={os.environ['GRADENGINE_DATA']} is a relative path, and {directory} "
+            f"(relative to the current directory {Path.cwd()}) does not exist. Set GRADENGINE_DATA "
+            "to an absolute path, e.g. export GRADENGINE_DATA=\"$(realpath DIR)\""
+        )
     subdir = directory / "mnist"
     if subdir.is_dir() and not any(_find_file(directory, name) for name in MNIST_SHA256):
         return subdir, source
@@ -215,38 +252,26 @@ def _find_file(directory: Path, name: str) -> Path | None:
     return None
 
 
-def _print_progress(label: str, done: int, total: int | None) -> None:
-    mb = 1024 * 1024
-    if total:
-        filled = 30 * done // total
-        bar = "#" * filled + "." * (30 - filled)
-        line = f"\r  {label} [{bar}] {100 * done / total:5.1f}%  {done / mb:.1f}/{total / mb:.1f} MB"
-    else:
-        line = f"\r  {label} {done / mb:.1f} MB"
-    sys.stderr.write(line)
-    sys.stderr.flush()
-
-
 def _fetch(url: str, dest: Path, expected_sha256: str | None, ndim: int, verbose: bool) -> None:
     """Download ``url`` to ``dest`` atomically, checking the content before it lands there.
 
     The bytes go to a temporary file in ``dest``'s directory, are checked with ``read_idx``,
     and only then ``os.replace``-d onto ``dest``; on any failure the temporary file is removed.
+    With ``verbose``, a tqdm progress bar (size, rate, ETA) is drawn on stderr.
     """
+    from tqdm.auto import tqdm
+
     fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
-            done = 0
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                done += len(chunk)
-                if verbose:
-                    _print_progress(dest.name, done, total)
-            if verbose:
-                sys.stderr.write("\n")
+            with tqdm(total=total, desc=dest.name, unit="B", unit_scale=True, unit_divisor=1024,
+                      file=sys.stderr, disable=not verbose, leave=True) as bar:
+                while chunk := response.read(1 << 16):
+                    out.write(chunk)
+                    bar.update(len(chunk))
         read_idx(tmp, expected_sha256, ndim=ndim)
         os.replace(tmp, dest)
     finally:
@@ -278,45 +303,54 @@ def load_mnist(
     root: PathLike | None = None,
     download: bool = True,
     *,
+    normalize: bool = False,
     verbose: bool = True,
     verify: bool = True,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load MNIST as ``(x_train, y_train), (x_test, y_test)``.
 
-    Images are ``uint8`` arrays of shape ``(N, 28, 28)`` (divide by 255.0 for [0, 1]),
-    labels ``int64`` arrays of shape ``(N,)`` with values 0-9; N is 60000 for train and
-    10000 for test.
+    Images have shape ``(N, 28, 28)``: with ``normalize=True``, ``float32`` in [0, 1] (the
+    pixel values divided by 255 in float32), the form to train on; by default the raw
+    ``uint8`` pixels. Labels are ``int64`` arrays of shape ``(N,)`` with values 0-9; N is
+    60000 for train and 10000 for test. (Dividing uint8 images by the Python float ``255.0``
+    gives float64, which makes every batch and every layer twice as slow: use ``normalize``.)
 
     Args:
         root: directory holding the four IDX files (``train-images-idx3-ubyte``,
             ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
             ``t10k-labels-idx1-ubyte``), each gzip-compressed (``.gz``) or raw. Defaults to
             ``$GRADENGINE_DATA``, then ``$XDG_CACHE_HOME/gradengine/mnist`` (or
-            ``~/.cache/gradengine/mnist``). A directory whose ``mnist/`` subdirectory holds
-            the files works too.
-        download: fetch missing files from ``MNIST_MIRRORS`` into that directory.
-        verbose: print download progress on stderr.
+            ``~/.cache/gradengine/mnist``). A relative path is resolved against the current
+            directory. A directory whose ``mnist/`` subdirectory holds the files works too.
+        download: fetch missing files from ``MNIST_MIRRORS`` into that directory (never when
+            the environment variable ``GRADENGINE_OFFLINE`` is set to a non-empty value).
+        normalize: return float32 images in [0, 1] instead of uint8 pixels.
+        verbose: draw a download progress bar on stderr.
         verify: check every file's sha256 against ``MNIST_SHA256``. With ``verify=False``
             only the IDX structure is checked, so other IDX data sets with the same file
             names load too.
 
     Raises:
-        MNISTError: files missing (and not downloadable), corrupt, or failing the checksum;
-            or a train/test set whose image and label counts differ.
+        MNISTNotFoundError: files missing and not downloaded (a subclass of ``MNISTError``).
+        MNISTError: files corrupt or failing the checksum; a train/test set whose image and
+            label counts differ; a relative ``$GRADENGINE_DATA`` that does not exist.
     """
     directory, source = _mnist_dir(root)
     ndims = {name: 3 if "images" in name else 1 for name in MNIST_SHA256}
     checksums = {name: MNIST_SHA256[name] if verify else None for name in MNIST_SHA256}
 
     missing = [name for name in MNIST_SHA256 if _find_file(directory, name) is None]
-    if missing and not download:
-        reason = "download=False, so no download was attempted."
-        raise MNISTError(_missing_files_message(directory, source, missing, reason))
+    if missing and (not download or os.environ.get("GRADENGINE_OFFLINE")):
+        reason = ("download=False, so no download was attempted." if not download else
+                  f"GRADENGINE_OFFLINE={os.environ['GRADENGINE_OFFLINE']} is set, so no download was attempted.")
+        raise MNISTNotFoundError(_missing_files_message(directory, source, missing, reason),
+                                 directory, source, missing, None)
     for i, name in enumerate(missing):
         error = _download(name, directory, checksums[name], ndims[name], verbose)
         if error is not None:
             reason = f"Downloading {name}.gz failed from every mirror; last error: {error}"
-            raise MNISTError(_missing_files_message(directory, source, missing[i:], reason))
+            raise MNISTNotFoundError(_missing_files_message(directory, source, missing[i:], reason),
+                                     directory, source, missing[i:], error)
 
     arrays = {
         name: read_idx(_find_file(directory, name), checksums[name], ndim=ndims[name])
@@ -330,6 +364,8 @@ def load_mnist(
                 f"{directory}: {prefix}-images-idx3-ubyte has {len(images)} images but "
                 f"{prefix}-labels-idx1-ubyte has {len(labels)} labels"
             )
+        if normalize:
+            images = np.divide(images, np.float32(255.0), dtype=np.float32)
         splits.append((images, labels.astype(np.int64)))
     return splits[0], splits[1]
 
@@ -337,7 +373,7 @@ def load_mnist(
 def _missing_files_message(directory: Path, source: str, missing: list[str], reason: str) -> str:
     files = "\n".join(f"  {name}.gz (or {name})" for name in missing)
     return (
-        f"MNIST files not found in {directory} (chosen from {source}):\n{files}\n"
+        f"MNIST files not found in {directory} (chosen from {_SOURCES[source]}):\n{files}\n"
         f"{reason}\n"
         f"To fix this, put the four files (gzip-compressed or raw) in {directory}, "
         "pass load_mnist(root=...) a directory that holds them, "
