@@ -3,7 +3,7 @@
     python notebooks/make_notebooks.py            # write + execute all (outputs are committed)
     python notebooks/make_notebooks.py --no-run   # only write the .ipynb files
 
-The notebooks read MNIST from ``$GRADENGINE_DATA`` (CI points it at ``../shared/data/mnist``).
+The notebooks read MNIST from ``$GRADENGINE_DATA`` (an absolute path; ``.ci/run`` sets it).
 Keeping their source here, as plain Python, makes them reviewable and diffable; the test suite
 executes every committed notebook (tests/test_notebooks.py).
 """

@@ -8,7 +8,7 @@ As in PyTorch: layers and containers (``nn.Linear``, ``nn.Sequential``, ...), lo
 import sys as _sys
 
 from .. import functional
-from .module import Module, StateDictError
+from .module import CheckpointError, IncompatibleKeys, Module, StateDictError
 from .scalar import MLP, Layer, Neuron
 from .layers import (
     Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ModuleList, ReLU, Sequential, Sigmoid,
@@ -20,7 +20,7 @@ from . import utils
 # `import gradengine.nn.functional` finds the module here (as `import os.path` does).
 _sys.modules[__name__ + ".functional"] = functional
 
-__all__ = ["Module", "StateDictError", "Neuron", "Layer", "MLP",
+__all__ = ["Module", "StateDictError", "CheckpointError", "IncompatibleKeys", "Neuron", "Layer", "MLP",
            "Linear", "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax", "Identity",
            "Flatten", "Dropout", "Sequential", "ModuleList",
            "MSELoss", "L1Loss", "CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss",
