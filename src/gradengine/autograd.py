@@ -36,8 +36,10 @@ class Node:
     """Base class of ``Value`` and ``Tensor``: what the core needs from a node.
 
     ``_op`` (None for a leaf), ``_prev`` (the operand nodes, in argument order), ``_params``
-    (the op's constants: an exponent, an axis, an index), and ``_backward(g, create_graph)``,
-    the chain rule at the node: the ``(operand, gradient)`` pairs it sends back.
+    (the op's constants: an exponent, an axis, an index), ``_backward(g, create_graph)``, the
+    chain rule at the node: the ``(operand, gradient)`` pairs it sends back, ``_dispatch(op,
+    args, params)``, how ``op(...)`` makes a node of this engine, and for forward mode
+    ``_fit(x)`` (``x`` given this node's shape) and, in the tensor engine, ``_cotangent()``.
     """
 
     __slots__ = ()
@@ -48,17 +50,16 @@ class Domain:
     """Where an op is smooth and well conditioned, for the property tests.
 
     One ``(lo, hi)`` range per input; points to stay ``margin`` away from (a kink or a pole,
-    ``None`` for none); for an op with a constant, the ``params`` to draw it from, and a
-    predicate ``where(*inputs, *params)`` for conditions that depend on it.
+    ``None`` for none); for an op with a constant, the ``params`` to draw it from.
     """
 
-    __slots__ = ("ranges", "avoid", "margin", "params", "where")
+    __slots__ = ("ranges", "avoid", "margin", "params")
 
     def __init__(self, *ranges: tuple[float, float], avoid: Sequence[Optional[float]] = (), margin: float = 0.1,
-                 params: Sequence[float] = (), where: Optional[Callable[..., bool]] = None):
+                 params: Sequence[float] = ()):
         self.ranges = ranges
         self.avoid = tuple(avoid) + (None,) * (len(ranges) - len(avoid))
-        self.margin, self.params, self.where = margin, tuple(params), where
+        self.margin, self.params = margin, tuple(params)
 
     def contains(self, *xs: float) -> bool:
         """True if inputs (then constants) ``xs`` lie where the op is smooth."""
@@ -66,7 +67,7 @@ class Domain:
         return all(
             lo <= x <= hi and (p is None or abs(x - p) > self.margin)
             for x, (lo, hi), p in zip(xs[:n], self.ranges, self.avoid)
-        ) and (self.where is None or bool(self.where(*xs)))
+        )
 
 
 class Op:
