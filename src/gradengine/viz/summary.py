@@ -220,13 +220,9 @@ def summarise(root: Any, order: list, uses: dict, *, children: Children, op_of: 
         # every operand of the chain's nodes that is not the next chain node (set and Counter
         # operations run in C: a chain may be a million nodes long)
         flat = list(_chain.from_iterable(kids_of))
-        side_set = set(flat)
-        side_set.difference_update(spine)
-        if len(side_set) <= 4:
-            inputs = Counter({c: flat.count(c) for c in side_set})
-        else:
-            counted = Counter(flat)
-            inputs = Counter({c: counted[c] for c in side_set})
+        on_spine = set(spine)
+        counted = Counter(flat)  # first-seen order, never a set's (id-based) order: deterministic
+        inputs = Counter({c: k for c, k in counted.items() if c not in on_spine})
         bottom = set(kids_of[-1])  # the input end stays visible: never folded
         node_in[chain] = inputs
         folded_leaves, sides = [], []
