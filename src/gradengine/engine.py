@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 
 from .autograd import OPS as _ALL_OPS, Node, Op, backprop, check_forward
 from .grad_mode import GradMode
-from .ops import ELEMENTWISE, POW, POWC
+from .ops import POW, POWC, install_methods
 
 __all__ = ["Value", "Op", "OPS", "sum", "mean", "dot"]
 
@@ -276,22 +276,7 @@ def _binary(op: Op, reflected: bool = False) -> Callable[[Value, object], Value]
     return method
 
 
-def _install(cls: type, name: str, fn: Callable, op: Op, doc: str) -> None:
-    fn.__name__, fn.__qualname__ = name, f"{cls.__name__}.{name}"
-    fn.__doc__ = f"{doc} (op {op.name!r})"
-    setattr(cls, name, fn)
-
-
-for _op in ELEMENTWISE:  # every method not written out in the class body
-    if _op.method is None or _op.method in Value.__dict__ or _op.scalar is None:
-        continue
-    if _op.nin == 2:
-        _install(Value, _op.method, _binary(_op), _op, _op.doc)
-        _r = "__r" + _op.method[2:]
-        _install(Value, _r, _binary(_op, reflected=True), _op, f"``other {_op.symbol} self``.")
-    else:
-        _install(Value, _op.method, _unary(_op), _op, _op.doc)
-Value.__abs__ = Value.abs
+install_methods(Value, _unary, _binary)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import numpy as np
 
 from .autograd import Domain, Node, Op, defop
 
-__all__ = ["ELEMENTWISE", "data", "where", "sign"]
+__all__ = ["ELEMENTWISE", "data", "where", "sign", "install_methods"]
 
 inf, nan = math.inf, math.nan
 
@@ -129,6 +129,29 @@ def where(cond: Any, x: Any, y: Any) -> Any:
 # The table
 # ---------------------------------------------------------------------------------------------
 ELEMENTWISE: list[Op] = []
+
+
+def install_methods(cls: type, unary: Callable[[Op], Callable], binary: Callable[[Op, bool], Callable],
+                    note: str = "") -> None:
+    """Give ``cls`` one method per elementwise record, skipping any written out in its body.
+
+    ``unary(op)`` and ``binary(op, reflected)`` make the engine's methods; a binary op also
+    gets its reflected method (``__radd__`` beside ``__add__``), and ``abs`` is ``__abs__`` too.
+    """
+    def put(name: str, fn: Callable, op: Op, doc: str) -> None:
+        fn.__name__, fn.__qualname__ = name, f"{cls.__name__}.{name}"
+        fn.__doc__ = f"{doc}{note} (op {op.name!r})"
+        setattr(cls, name, fn)
+
+    for op in ELEMENTWISE:
+        if op.method is None or op.method in cls.__dict__:
+            continue
+        if op.nin == 2:
+            put(op.method, binary(op, False), op, op.doc)
+            put("__r" + op.method[2:], binary(op, True), op, f"``other {op.symbol} self``.")
+        else:
+            put(op.method, unary(op), op, op.doc)
+    cls.__abs__ = cls.abs
 
 
 def elementwise(

@@ -29,7 +29,7 @@ import numpy as np
 
 from .autograd import OPS as _ALL_OPS, Node, Op, backprop, check_forward
 from .grad_mode import GradMode
-from .ops import ELEMENTWISE, POW, POWC, WHERE
+from .ops import POW, POWC, WHERE, install_methods
 from .tensor_ops import (
     BROADCAST_TO, CONCATENATE, GETITEM, LOG_SOFTMAX, LOGSUMEXP, MATMUL, MAX, MEAN, RESHAPE,
     SOFTMAX, STACK, SUM, SUM_TO, TRANSPOSE,
@@ -717,21 +717,7 @@ def _binary(op: Op, reflected: bool = False):
     return method
 
 
-def _install(name: str, fn: Any, op: Op, doc: str) -> None:
-    fn.__name__, fn.__qualname__ = name, f"Tensor.{name}"
-    fn.__doc__ = f"{doc} Elementwise, with broadcasting (op {op.name!r})."
-    setattr(Tensor, name, fn)
-
-
-for _op in ELEMENTWISE:  # every method not written out in the class body
-    if _op.method is None or _op.method in Tensor.__dict__:
-        continue
-    if _op.nin == 2:
-        _install(_op.method, _binary(_op), _op, _op.doc)
-        _install("__r" + _op.method[2:], _binary(_op, reflected=True), _op, f"``other {_op.symbol} self``.")
-    else:
-        _install(_op.method, _unary(_op), _op, _op.doc)
-Tensor.__abs__ = Tensor.abs
+install_methods(Tensor, _unary, _binary, note=" Elementwise, with broadcasting.")
 
 
 # ---------------------------------------------------------------------------------------------
