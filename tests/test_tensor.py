@@ -666,3 +666,32 @@ def test_gradcheck_works_through_the_tensor_api():
     x = np.random.default_rng(1).standard_normal((3, 4))
     w = np.random.default_rng(2).standard_normal((4, 2))
     assert ge.gradcheck(lambda x, w: (x @ w).tanh().sum(axis=0), x, w)
+
+
+# ---------------------------------------------------------------------------------------------
+# The where op selects by bit masks for floats: it must give np.where's exact bits
+# ---------------------------------------------------------------------------------------------
+_SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -1.5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(dtype=st.sampled_from([np.float32, np.float64, np.float16, np.int32]), rows=st.integers(1, 5),
+       cols=st.integers(1, 70), seed=st.integers(0, 2**16), x_kind=st.sampled_from(["array", "row", "scalar"]),
+       y_kind=st.sampled_from(["array", "row", "scalar", "zero", "negzero"]))
+def test_where_select_gives_np_where_bits(dtype, rows, cols, seed, x_kind, y_kind):
+    from gradengine.ops import WHERE
+
+    rng = np.random.default_rng(seed)
+
+    def operand(kind):
+        a = rng.choice(np.array(_SPECIAL + list(rng.standard_normal(8)), dtype=np.float64), size=(rows, cols))
+        a = a.astype(dtype) if dtype != np.int32 else rng.integers(-5, 5, (rows, cols), dtype=np.int32)
+        return {"array": a, "row": a[:1], "scalar": float(a.flat[0]) if dtype != np.int32 else 3,
+                "zero": 0.0, "negzero": -0.0}[kind]
+
+    x, y, cond = operand(x_kind), operand(y_kind), rng.random((rows, cols)) < 0.5
+    with np.errstate(all="ignore"):
+        expected = np.where(cond, x, y)
+    got = WHERE.array(x, y, cond)
+    assert got.dtype == expected.dtype and got.shape == expected.shape and got.flags.writeable
+    assert got.tobytes() == expected.tobytes()  # bit for bit: nan, inf and -0.0 included

@@ -25,6 +25,7 @@ every key and shape first and changes nothing if anything does not fit.
 
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Real
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
@@ -74,8 +75,6 @@ class Optimizer:
             items = list(params)
         except TypeError:
             raise TypeError(f"params should be an iterable of parameters or of dicts, got {type(params).__name__}") from None
-        if not items:
-            raise ValueError("optimizer got an empty parameter list")
         if not any(isinstance(x, dict) for x in items):
             items = [{"params": items}]
         elif not all(isinstance(x, dict) for x in items):
@@ -86,11 +85,9 @@ class Optimizer:
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group of parameters with its own hyperparameters (e.g. fine-tuning layers with a
         smaller lr); the missing ones are taken from ``defaults``."""
-        if not isinstance(param_group, Mapping):
-            raise TypeError(f"a param group must be a dict, got {type(param_group).__name__}")
-        group = dict(param_group)
-        if "params" not in group:
-            raise ValueError("a param group must have a 'params' entry")
+        if not isinstance(param_group, Mapping) or "params" not in param_group:
+            raise TypeError(f"a param group must be a dict with a 'params' entry, got {param_group!r:.60}")
+        group = {**self.defaults, **param_group}
         if isinstance(group["params"], set):
             raise TypeError("a param group's 'params' must be an ordered iterable, not a set")
         params, ids = [], set()
@@ -104,11 +101,9 @@ class Optimizer:
             ids.add(id(p))
         if not params:
             raise ValueError("optimizer got an empty parameter list")
-        if any(id(q) in ids for other in self.param_groups for q in other["params"]):
+        if any(id(q) in ids for q in self._params()):
             raise ValueError("some parameters appear in more than one parameter group")
         group["params"] = params
-        for key, value in self.defaults.items():
-            group.setdefault(key, value)
         self._normalize_hparams(group)
         self._check_hparams(group)
         self.param_groups.append(group)
@@ -136,17 +131,20 @@ class Optimizer:
         for g in self.param_groups:
             g["lr"] = value
 
+    def _params(self) -> list:
+        return [p for group in self.param_groups for p in group["params"]]
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients: to ``None`` (default; ``step()`` then skips parameters that get
         no gradient) or, with ``set_to_none=False``, to zero in place. A ``Value``'s becomes 0.0."""
-        for p in (p for group in self.param_groups for p in group["params"]):
+        for p in self._params():
             if isinstance(p, Value):
                 p.grad = 0.0
-            elif set_to_none:
+            elif set_to_none or p.grad is None:
                 p.grad = None
             elif isinstance(p.grad, np.ndarray) and p.grad.flags.writeable:
                 p.grad[...] = 0
-            elif p.grad is not None:
+            else:
                 p.grad = np.zeros(np.shape(p.grad), np.result_type(p.grad))
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
@@ -164,10 +162,8 @@ class Optimizer:
                 if g is None:
                     continue
                 if isinstance(p, Value):  # its data is a float: update a 0-d array, then write it back
-                    data = np.array(p.data, np.float64)
-                    values.append((p, data))
-                else:
-                    data = p.data
+                    values.append((p, np.array(p.data, np.float64)))
+                data = values[-1][1] if isinstance(p, Value) else p.data
                 g = np.asarray(g, data.dtype)
                 if g.shape != data.shape:
                     raise ValueError(f"the gradient of parameter {self._describe(p)} has shape {g.shape}, "
@@ -199,15 +195,15 @@ class Optimizer:
     def _describe(self, p: Any) -> str:
         """How error messages name a parameter: its index in the optimizer, and its name."""
         name = self._names.get(id(p))
-        for index, q in enumerate(q for group in self.param_groups for q in group["params"]):
-            if q is p:
-                return f"{index} ({name})" if name else str(index)
-        return repr(name) if name else f"of shape {_shape(p)}"
+        index = next((i for i, q in enumerate(self._params()) if q is p), None)
+        if index is None:
+            return repr(name) if name else f"of shape {_shape(p)}"
+        return f"{index} ({name})" if name else str(index)
 
     def state_of(self, param: Any) -> dict[str, Any]:
         """The optimizer state of one parameter (``{}`` before its first update), e.g.
         ``{"step": 3, "exp_avg": array, "exp_avg_sq": array}``; arrays are read-only views."""
-        if not any(q is param for group in self.param_groups for q in group["params"]):
+        if not any(q is param for q in self._params()):
             raise KeyError(f"{type(param).__name__} of shape {_shape(param)} is not a parameter of this optimizer")
         out = dict(self.state.get(param, {}))
         for name, value in out.items():
@@ -227,15 +223,13 @@ class Optimizer:
         keys. Arrays are copies. Group entries that ``np.load(allow_pickle=False)`` could not
         read back (anything but numbers, bools, strings and tuples of numbers) are left out."""
         out: StateDict = {"type": type(self).__name__}
-        params = [p for group in self.param_groups for p in group["params"]]
         start = 0
         for gi, group in enumerate(self.param_groups):
             out[f"param_groups.{gi}.params"] = np.arange(start, start + len(group["params"]))
             out.update((f"param_groups.{gi}.{k}", v) for k, v in group.items() if k != "params" and _storable(v))
             start += len(group["params"])
-        for i, p in enumerate(params):
-            out.update((f"state.{i}.{k}", np.copy(v) if isinstance(v, np.ndarray) else v)
-                       for k, v in self.state.get(p, {}).items())
+        for i, p in enumerate(self._params()):
+            out.update((f"state.{i}.{k}", np.copy(v) if isinstance(v, np.ndarray) else v) for k, v in self.state.get(p, {}).items())
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -250,7 +244,7 @@ class Optimizer:
                                  f"not {type(self).__name__}")
         saved: dict[str, dict[int, dict[str, Any]]] = {"param_groups": {}, "state": {}}
         unexpected = []
-        for key, value in sd.items():
+        for key, value in sd.items():  # "state.3.exp_avg" -> saved["state"][3]["exp_avg"]
             kind, _, rest = key.partition(".")
             index, _, name = rest.partition(".")
             if kind in saved and index.isdigit() and name:
@@ -261,7 +255,8 @@ class Optimizer:
             raise StateDictError(f"the state dict has {len(saved['param_groups'])} param group(s) "
                                  f"{sorted(saved['param_groups'])}, this optimizer has {len(self.param_groups)}")
         new_groups, param_of = [], {}  # param_of: saved parameter index -> (group index, parameter)
-        for gi, (group, hp) in enumerate(zip(self.param_groups, [saved["param_groups"][i] for i in range(len(self.param_groups))])):
+        for gi, group in enumerate(self.param_groups):
+            hp = saved["param_groups"][gi]
             missing = [f"param_groups.{gi}.{k}" for k in ["params", *self.defaults] if k not in hp]
             if missing:
                 raise StateDictError(f"missing key(s) {missing}")
@@ -277,34 +272,35 @@ class Optimizer:
             except ValueError as e:
                 raise StateDictError(f"param group {gi}: {e}") from None
             new_groups.append(new)
-        new_state, allowed = {}, set(self._all_state_names) | ({"step"} if self._step_in_state else set())
+        new_state, allowed = {}, {*self._all_state_names, *(["step"] if self._step_in_state else [])}
         for i, st in sorted(saved["state"].items()):
             if i not in param_of:
                 raise StateDictError(f"state.{i}.* is the state of parameter {i}, which no param group lists")
             gi, p = param_of[i]
             unexpected += [f"state.{i}.{k}" for k in st if k not in allowed]
-            required = set(self._state_names(new_groups[gi])) | (allowed & {"step"})
-            missing = sorted(f"state.{i}.{k}" for k in required if k not in st)
+            missing = sorted(f"state.{i}.{k}" for k in {*self._state_names(new_groups[gi]), *allowed & {"step"}} if k not in st)
             if missing:
                 raise StateDictError(f"missing key(s) {missing}")
-            clean = {}
-            for k, arr in ((k, np.asarray(v)) for k, v in st.items() if k in allowed):
-                if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-                    raise StateDictError(f"state.{i}.{k} has non-numeric dtype {arr.dtype}")
-                if k == "step" and (arr.shape != () or not float(arr) >= 1 or float(arr) != int(float(arr))):
-                    raise StateDictError(f"state.{i}.step must be a whole number >= 1, got {arr!r}")
-                if k != "step" and arr.shape != _shape(p):
-                    raise StateDictError(f"shape mismatch for 'state.{i}.{k}': the state dict has {arr.shape}, "
-                                         f"parameter {self._describe(p)} has shape {_shape(p)}")
-                dtype = np.float64 if isinstance(p, Value) else p.data.dtype
-                clean[k] = int(float(arr)) if k == "step" else np.array(arr, dtype)  # a copy, in the param's dtype
-            new_state[p] = clean
+            new_state[p] = {k: self._restore_state(f"state.{i}.{k}", k, np.asarray(v), p) for k, v in st.items() if k in allowed}
         if unexpected:
             raise StateDictError(f"unexpected key(s) {sorted(unexpected)}")
         for group, new in zip(self.param_groups, new_groups):  # every check passed: now change state
             group.clear()
             group.update(new)
         self.state = new_state
+
+    def _restore_state(self, key: str, name: str, arr: np.ndarray, p: Any) -> Any:
+        """One saved state entry, checked, as a copy in the parameter's dtype (``step``: an int)."""
+        if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise StateDictError(f"{key} has non-numeric dtype {arr.dtype}")
+        if name == "step":
+            if arr.shape != () or not float(arr) >= 1 or float(arr) != int(float(arr)):
+                raise StateDictError(f"{key} must be a whole number >= 1, got {arr!r}")
+            return int(float(arr))
+        if arr.shape != _shape(p):
+            raise StateDictError(f"shape mismatch for '{key}': the state dict has {arr.shape}, "
+                                 f"parameter {self._describe(p)} has shape {_shape(p)}")
+        return np.array(arr, np.float64 if isinstance(p, Value) else p.data.dtype)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
@@ -406,8 +402,8 @@ class SGD(Optimizer):
         bufs = [st.get("momentum_buffer") for st in states]
         sgd(params, grads, bufs, lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
             weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
-        if group["momentum"] != 0:
-            for st, buf in zip(states, bufs):
+        for st, buf in zip(states, bufs):
+            if buf is not None:
                 st["momentum_buffer"] = buf
 
 
@@ -477,11 +473,10 @@ class Adam(Optimizer):
 
     def _update(self, group, params, grads, states) -> None:
         for p, st in zip(params, states):
-            st.setdefault("step", 0)
             for name in self._state_names(group):  # zeros on the first update (or amsgrad turned on)
                 if name not in st:
                     st[name] = np.zeros_like(p)
-            st["step"] += 1
+            st["step"] = st.get("step", 0) + 1
         beta1, beta2 = group["betas"]
         adam(params, grads, [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states],
              [st.get("max_exp_avg_sq") for st in states], [st["step"] for st in states],
@@ -512,13 +507,16 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
          maximize: bool, decoupled_weight_decay: bool, fast: Optional[bool] = None) -> None:
     """One Adam step, in place (``grads`` are not written); ``state_steps[i]`` counts parameter
     ``i``'s steps including this one. Like torch's ``adam``, this only picks an implementation:
-    :func:`_single_tensor_adam`, the formulas (``fast=False``; the default for 0-d arrays, i.e.
-    ``Value`` parameters), or :func:`_inplace_adam`, the same rule in fewer passes over memory
-    (``fast=True``; the default otherwise)."""
-    impl = _inplace_adam if (all(p.ndim > 0 for p in params) if fast is None else fast) else _single_tensor_adam
-    impl(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, amsgrad=amsgrad, beta1=beta1,
-         beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
-         decoupled_weight_decay=decoupled_weight_decay)
+    :func:`_single_tensor_adam`, the formulas (``fast=False``, and always for 0-d arrays, i.e.
+    ``Value`` parameters), or :func:`_fused_adam`, the same rule in one pass over memory
+    (``fast=True`` or None, for float32/float64 arrays it can update in place)."""
+    for i, p in enumerate(params):
+        fused = fast is not False and p.ndim > 0 and p.dtype in (np.float32, np.float64) and all(
+            a.flags.c_contiguous for a in (p, exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else p))
+        impl = _fused_adam if fused and _adam_kernel() is not None else _single_tensor_adam
+        impl([p], [grads[i]], [exp_avgs[i]], [exp_avg_sqs[i]], [max_exp_avg_sqs[i]], [state_steps[i]], amsgrad=amsgrad,
+             beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
+             decoupled_weight_decay=decoupled_weight_decay)
 
 
 def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
@@ -535,7 +533,6 @@ def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, s
         exp_avg += (1 - beta1) * (g - exp_avg)  # exp_avg.lerp_(g, 1 - beta1)
         exp_avg_sq *= beta2
         exp_avg_sq += (1 - beta2) * g * g
-        _flush_subnormals(exp_avg, step, beta1)
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
         step_size = lr / bias_correction1
@@ -543,57 +540,56 @@ def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, s
             np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
             exp_avg_sq = max_exp_avg_sq
         denom = np.sqrt(exp_avg_sq) / math.sqrt(bias_correction2) + eps
-        p -= step_size * exp_avg / denom
+        p -= step_size * (exp_avg / denom)
 
 
-def _inplace_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
-                  beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay) -> None:
-    """:func:`_single_tensor_adam`'s rule with one scratch array per parameter. Adam is
-    memory-bound and NumPy makes one pass over memory per operation: this makes 12 passes into
-    one scratch array where the formulas make 13 and allocate 9 temporaries (inside MNIST
-    training, about 25% faster: ``benchmarks/bench_adam.py``). One pass is saved by folding
-    the bias corrections (equal up to rounding)::
-
-        p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-           = (lr * sqrt(bc2) / bc1) * m / (sqrt(v) + eps * sqrt(bc2))
-    """
+def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
+                beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay) -> None:
+    """:func:`_single_tensor_adam`'s rule as one compiled loop per parameter (:func:`_adam_loop`,
+    compiled by numba): Adam is memory-bound, and the formulas in NumPy make a dozen passes over
+    the state and allocate temporaries where this makes one pass (about 4x faster inside MNIST
+    training: ``benchmarks/bench_adam.py``). The arithmetic is in the parameter's dtype, as
+    torch's; the one difference: an ``exp_avg`` or ``exp_avg_sq`` entry that would become
+    subnormal is stored as 0. Where a gradient is exactly zero step after step (MNIST's border
+    pixels) ``exp_avg`` decays into float32's subnormal range (below 2**-126), where arithmetic is
+    many times slower on many CPUs; the update changes by less than ``lr * 1e-30``."""
     for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
-        t = np.empty_like(p)  # the scratch array
-        if maximize:
-            g = np.negative(g)
-        if weight_decay != 0 and decoupled_weight_decay:
-            p *= 1 - lr * weight_decay
+        f = p.dtype.type  # scalars in the parameter's dtype, so the loop computes in it
+        _adam_kernel()(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
+                       (v_max if amsgrad else v).reshape(-1), f(1 - beta1), f(beta2), f(1 - beta2), f(lr / (1 - beta1**step)),
+                       f(math.sqrt(1 - beta2**step)), f(eps), f(weight_decay), f(1 - lr * weight_decay),
+                       f(np.finfo(p.dtype).tiny), amsgrad, maximize, decoupled_weight_decay)
+
+
+def _adam_loop(p, g, m, v, v_max, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
+               weight_decay, decay, tiny, amsgrad, maximize, decoupled):
+    """One Adam step on flat arrays, element by element (the body of :func:`_fused_adam`); every
+    number is in the parameter's dtype."""
+    zero = tiny - tiny
+    for i in range(p.shape[0]):
+        gi = -g[i] if maximize else g[i]
+        if weight_decay != 0 and decoupled:
+            p[i] *= decay
         elif weight_decay != 0:
-            g = g + weight_decay * p
-        np.subtract(g, m, out=t)  # m += (1 - beta1) * (g - m)
-        t *= 1 - beta1
-        m += t
-        v *= beta2  # v = beta2 * v + (1 - beta2) * g * g
-        np.multiply(g, g, out=t)
-        t *= 1 - beta2
-        v += t
-        _flush_subnormals(m, step, beta1)
+            gi = gi + weight_decay * p[i]
+        mi = m[i] + one_minus_beta1 * (gi - m[i])  # exp_avg.lerp_(g, 1 - beta1)
+        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
+        m[i] = mi = mi if abs(mi) >= tiny else zero  # never store a subnormal
+        v[i] = vi = vi if vi >= tiny else zero
         if amsgrad:
-            v = np.maximum(v_max, v, out=v_max)
-        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
-        np.sqrt(v, out=t)  # t = sqrt(v) + eps * sqrt(bc2)
-        t += eps * bias_correction2_sqrt
-        np.divide(m, t, out=t)  # p -= (lr * sqrt(bc2) / bc1) * m / t
-        t *= -lr * bias_correction2_sqrt / (1 - beta1**step)
-        p += t
+            v_max[i] = vi = max(v_max[i], vi)
+        p[i] -= step_size * (mi / (np.sqrt(vi) / bias_correction2_sqrt + eps))
 
 
-def _flush_subnormals(exp_avg: np.ndarray, step: int, beta1: float) -> None:
-    """Every ``k`` steps, zero the entries of ``exp_avg`` below 2**-100 (7.9e-31) in magnitude;
-    ``k`` is the number of steps in which ``beta1 ** k`` shrinks by at most 2**-26.
-
-    Where a gradient is exactly zero step after step (MNIST's border pixels), ``exp_avg`` decays
-    by ``beta1`` per step into float32's subnormal range (below 2**-126 = 1.2e-38), where
-    arithmetic is slow on many CPUs. An entry above 2**-100 cannot get there within ``k`` steps,
-    so the state stays free of subnormals, for one masked pass every 171 steps at beta1 = 0.9;
-    the update changes by less than 1e-20 of ``lr``."""
-    if beta1 > 0 and step % max(1, int(26 * math.log(2) / -math.log(beta1))) == 0:
-        exp_avg[np.abs(exp_avg) < 2.0**-100] = 0
+@functools.cache
+def _adam_kernel() -> Optional[Callable[..., None]]:
+    """:func:`_adam_loop` compiled by numba (imported and compiled on first use, then cached on
+    disk), or None if numba cannot be imported: :func:`adam` then uses the formulas."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency; a platform without wheels
+        return None
+    return numba.njit(cache=True, error_model="numpy")(_adam_loop)  # numpy errors: no checks, so it vectorizes
 
 
 # -- Gradient clipping -------------------------------------------------------------------------
@@ -614,10 +610,8 @@ def clip_grad_norm_(parameters: Any, max_norm: float, norm_type: float = 2.0,
     by ``max_norm / (total_norm + 1e-6)``. Parameters without a gradient are ignored."""
     max_norm, norm_type = float(max_norm), float(norm_type)
     pairs = _grads(parameters)
-    if not pairs:
-        return 0.0
     norms = [float(np.linalg.norm(np.ravel(g), ord=norm_type)) if np.size(g) else 0.0 for _, g in pairs]
-    total = float(np.linalg.norm(np.array(norms, np.float64), ord=norm_type))
+    total = float(np.linalg.norm(np.array(norms, np.float64), ord=norm_type)) if pairs else 0.0
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, so "
                            f"it cannot be clipped. To disable this error and scale the gradients by the non-finite "
