@@ -12,20 +12,18 @@
             opt.step()
         sched.step()
 
-Laid out as ``torch/optim/adam.py``: an :class:`Optimizer` keeps ``param_groups`` (dicts of
-``"params"`` and hyperparameters) and ``state`` (per parameter, a dict of arrays shaped like it,
-e.g. Adam's ``step``, ``exp_avg``, ``exp_avg_sq``). ``step()`` collects each group's parameters
-that have a gradient (``grad`` None: skipped, state unchanged) and calls a pure update function,
-:func:`sgd` or :func:`adam`, which updates the arrays in place: ``p.data`` is never replaced.
-Parameters are :class:`~gradengine.Value` objects or tensors (anything with a floating-point
-ndarray ``.data`` and a ``.grad``). ``state_dict()`` is a flat dict of numbers, strings and
-arrays, for ``np.savez`` and ``np.load(..., allow_pickle=False)``; ``load_state_dict`` checks
-every key and shape first and changes nothing if anything does not fit.
+Laid out as ``torch/optim/adam.py``: an :class:`Optimizer` keeps ``param_groups`` and
+``state`` (per parameter, a dict such as ``{"step": 3, "exp_avg": array, "exp_avg_sq": array}``);
+``step()`` gathers the parameters that have a gradient and calls a pure update function,
+:func:`sgd` or :func:`adam`, which updates the arrays in place (``p.data`` is never replaced).
+Parameters are :class:`~gradengine.Value` objects or tensors (a floating-point ndarray ``.data``
+and a ``.grad``). ``state_dict()`` is a flat dict for ``np.savez``.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 import math
 from numbers import Real
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence, Union
@@ -46,10 +44,9 @@ StateDict = dict  # flat: str -> number | str | tuple | np.ndarray
 class Optimizer:
     """Base class: param groups, per-parameter ``state``, ``zero_grad``, ``step``, state dicts.
 
-    A subclass defines ``_check_hparams(group)`` (raise ``ValueError`` as torch does),
-    ``_state_names(group)`` (the arrays it keeps per parameter) and ``_update(group, params,
-    grads, states)``: update the parameters' arrays in place from their gradients (same shapes
-    and dtypes) and state dicts (``{}`` before a parameter's first update).
+    A subclass defines ``_check_hparams(group)`` (raising torch's ``ValueError``s),
+    ``_state_names(group)`` and ``_update(group, params, grads, states)``, which updates the
+    arrays in place from the gradients and the state dicts (``{}`` before a first update).
 
     Args:
         params: parameters (``Value`` or tensor), ``(name, parameter)`` pairs (the names appear
@@ -64,7 +61,7 @@ class Optimizer:
     def __init__(self, params: Params, defaults: Mapping[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
-        self.state: dict[Any, dict[str, Any]] = {}  # parameter -> {"step": int, name: array}
+        self.state: defaultdict[Any, dict[str, Any]] = defaultdict(dict)  # parameter -> {"step": int, name: array}
         self._names: dict[int, str] = {}  # id(param) -> name, from (name, param) pairs
         if _is_single_param(params) or isinstance(params, (dict, str, set)):
             hint = {True: "; to optimize one parameter pass [p]", set: " (a set has no fixed order: use a list)",
@@ -116,20 +113,6 @@ class Optimizer:
 
     def _state_names(self, group: Mapping[str, Any]) -> tuple[str, ...]:
         return ()
-
-    @property
-    def lr(self) -> float:
-        """The learning rate of every param group (an error if they differ); setting it sets
-        every group's ``"lr"``."""
-        lrs = [g["lr"] for g in self.param_groups]
-        if any(lr != lrs[0] for lr in lrs):
-            raise ValueError(f"the param groups have different learning rates {lrs}; read param_groups[i]['lr']")
-        return lrs[0]
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        for g in self.param_groups:
-            g["lr"] = value
 
     def _params(self) -> list:
         return [p for group in self.param_groups for p in group["params"]]
@@ -183,7 +166,7 @@ class Optimizer:
 
     def _param_state(self, p: Any, data: np.ndarray) -> dict[str, Any]:
         """``p``'s state dict (created empty), checked against the parameter's current data."""
-        st = self.state.setdefault(p, {})
+        st = self.state[p]
         for name, arr in st.items():
             if name != "step" and arr.shape != data.shape:
                 raise ValueError(f"parameter {self._describe(p)} now has shape {data.shape}, but its optimizer "
@@ -199,18 +182,6 @@ class Optimizer:
         if index is None:
             return repr(name) if name else f"of shape {_shape(p)}"
         return f"{index} ({name})" if name else str(index)
-
-    def state_of(self, param: Any) -> dict[str, Any]:
-        """The optimizer state of one parameter (``{}`` before its first update), e.g.
-        ``{"step": 3, "exp_avg": array, "exp_avg_sq": array}``; arrays are read-only views."""
-        if not any(q is param for q in self._params()):
-            raise KeyError(f"{type(param).__name__} of shape {_shape(param)} is not a parameter of this optimizer")
-        out = dict(self.state.get(param, {}))
-        for name, value in out.items():
-            if isinstance(value, np.ndarray):
-                out[name] = value.view()
-                out[name].flags.writeable = False
-        return out
 
     def state_dict(self) -> StateDict:
         """Hyperparameters and state as a flat dict, ready for ``np.savez``::
@@ -287,7 +258,7 @@ class Optimizer:
         for group, new in zip(self.param_groups, new_groups):  # every check passed: now change state
             group.clear()
             group.update(new)
-        self.state = new_state
+        self.state = defaultdict(dict, new_state)
 
     def _restore_state(self, key: str, name: str, arr: np.ndarray, p: Any) -> Any:
         """One saved state entry, checked, as a copy in the parameter's dtype (``step``: an int)."""
