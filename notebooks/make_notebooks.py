@@ -617,7 +617,7 @@ In a deep network the gradient is a product of many local derivatives. Sigmoid's
 import numpy as np
 import matplotlib.pyplot as plt
 from gradengine import Tensor, Value, nn, draw
-from gradengine.optim import clip_grad_norm_
+from gradengine.nn.utils import clip_grad_norm_
 import gradengine.functional as F
 
 def deep_net(act, depth=12, width=32, scale=1.0, seed=0):

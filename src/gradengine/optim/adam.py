@@ -1,0 +1,172 @@
+"""Adam and AdamW, as ``torch/optim/adam.py``: the classes and :func:`adam`, which picks an
+implementation of the one rule: :func:`_single_tensor_adam` (the formulas) or :func:`_fused_adam`
+(the same rule compiled into one pass over memory)."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+
+from .optimizer import Optimizer, Params, _check_nonnegative, _check_real
+
+__all__ = ["Adam", "AdamW", "adam"]
+
+
+class Adam(Optimizer):
+    """Adam (PyTorch's ``torch.optim.Adam``), optionally AMSGrad; AdamW's decoupled weight decay
+    with ``decoupled_weight_decay=True`` (or use :class:`AdamW`). The update is :func:`adam`.
+
+    Args:
+        params: parameters or param groups (see :class:`Optimizer`).
+        lr: learning rate (>= 0). betas: decay rates of the moving averages, each in [0, 1).
+        eps: added to the denominator (>= 0). weight_decay: (>= 0).
+        amsgrad: use the maximum of past second moments (AMSGrad).
+        maximize: maximize the objective. decoupled_weight_decay: AdamW's weight decay.
+        fast: which implementation :func:`adam` uses (None: its default).
+    """
+
+    _state_keys = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False, fast: Optional[bool] = None) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
+        self._check_hparams(defaults)
+        self.fast = fast
+        super().__init__(params, defaults)
+
+    def _check_hparams(self, group: dict[str, Any]) -> None:
+        betas = group.get("betas")
+        if not (isinstance(betas, (tuple, list, np.ndarray)) and len(betas) == 2):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        for i, b in enumerate(betas):
+            _check_real(b, f"betas[{i}]")
+        group["betas"] = (float(betas[0]), float(betas[1]))
+        _check_nonnegative(group, lr="learning rate", eps="epsilon value")
+        for i, beta in enumerate(group["betas"]):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
+        _check_nonnegative(group, weight_decay="weight_decay value")
+
+    def _state_names(self, group: Mapping[str, Any]) -> tuple[str, ...]:
+        return self._state_keys if group["amsgrad"] else self._state_keys[:3]
+
+    def _update(self, group, params, grads, states) -> None:
+        for p, st in zip(params, states):
+            st["step"] = st.get("step", 0) + 1
+            for name in self._state_names(group)[1:]:  # zeros on the first update (or amsgrad turned on)
+                if name not in st:
+                    st[name] = np.zeros_like(p)
+        beta1, beta2 = group["betas"]
+        adam(params, grads, [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states],
+             [st.get("max_exp_avg_sq") for st in states], [st["step"] for st in states],
+             amsgrad=group["amsgrad"], beta1=beta1, beta2=beta2, lr=group["lr"], weight_decay=group["weight_decay"],
+             eps=group["eps"], maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"],
+             fast=self.fast)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (PyTorch's ``torch.optim.AdamW``): the parameters are
+    shrunk by ``lr * weight_decay`` each step instead of adding ``weight_decay * p`` to the
+    gradient, so the decay does not pass through the moving averages. Default weight decay 1e-2."""
+
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False, fast: Optional[bool] = None) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True, fast=fast)
+
+    def _check_hparams(self, group: dict[str, Any]) -> None:
+        group["decoupled_weight_decay"] = True  # as torch: always, even when loading a state dict
+        super()._check_hparams(group)
+
+
+def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.ndarray],
+         exp_avg_sqs: list[np.ndarray], max_exp_avg_sqs: list[Optional[np.ndarray]], state_steps: list[int], *,
+         amsgrad: bool, beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
+         maximize: bool, decoupled_weight_decay: bool, fast: Optional[bool] = None) -> None:
+    """One Adam step, in place; ``state_steps[i]`` counts parameter ``i``'s steps including this
+    one. Like torch's ``adam``, this only picks an implementation per parameter: the formulas,
+    :func:`_single_tensor_adam` (``fast=False``; 0-d arrays, i.e. ``Value`` parameters), or the
+    same rule in one pass, :func:`_fused_adam` (contiguous float32/float64 arrays)."""
+    for i, p in enumerate(params):
+        fused = fast is not False and p.ndim > 0 and p.dtype in (np.float32, np.float64) and all(
+            a.flags.c_contiguous for a in (p, exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else p))
+        impl = _fused_adam if fused and _adam_kernel() is not None else _single_tensor_adam
+        impl([p], [grads[i]], [exp_avgs[i]], [exp_avg_sqs[i]], [max_exp_avg_sqs[i]], [state_steps[i]], amsgrad=amsgrad,
+             beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
+             decoupled_weight_decay=decoupled_weight_decay)
+
+
+def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
+                        beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay) -> None:
+    """Adam as torch's ``_single_tensor_adam`` writes it, one parameter at a time."""
+    for p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, step in zip(
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
+        if maximize:
+            g = -g
+        if weight_decay != 0 and decoupled_weight_decay:
+            p *= 1 - lr * weight_decay
+        elif weight_decay != 0:
+            g = g + weight_decay * p
+        exp_avg += (1 - beta1) * (g - exp_avg)  # exp_avg.lerp_(g, 1 - beta1)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * g * g
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        if amsgrad:
+            np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+            exp_avg_sq = max_exp_avg_sq
+        denom = np.sqrt(exp_avg_sq) / math.sqrt(bias_correction2) + eps
+        p -= step_size * (exp_avg / denom)
+
+
+def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
+                beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay) -> None:
+    """:func:`_single_tensor_adam`'s rule as one loop per parameter, compiled by numba: Adam is
+    memory-bound, and NumPy makes a dozen passes over the state where this makes one. In the
+    parameter's dtype, as torch; but a moment that would become subnormal (MNIST's border pixels:
+    their gradient is zero step after step) is stored as 0, as subnormal arithmetic is many times
+    slower on many CPUs. That changes the update by less than ``lr * 1e-30``."""
+    for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
+        f = p.dtype.type  # scalars in the parameter's dtype, so the loop computes in it
+        _adam_kernel()(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
+                       (v_max if amsgrad else v).reshape(-1), f(1 - beta1), f(beta2), f(1 - beta2), f(lr / (1 - beta1**step)),
+                       f(math.sqrt(1 - beta2**step)), f(eps), f(weight_decay), f(1 - lr * weight_decay),
+                       f(np.finfo(p.dtype).tiny), amsgrad, maximize, decoupled_weight_decay)
+
+
+def _adam_loop(p, g, m, v, v_max, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
+               weight_decay, decay, tiny, amsgrad, maximize, decoupled):
+    """One Adam step on flat arrays, element by element (the body of :func:`_fused_adam`); every
+    number is in the parameter's dtype."""
+    zero = tiny - tiny
+    for i in range(p.shape[0]):
+        gi = -g[i] if maximize else g[i]
+        if weight_decay != 0 and decoupled:
+            p[i] *= decay
+        elif weight_decay != 0:
+            gi = gi + weight_decay * p[i]
+        mi = m[i] + one_minus_beta1 * (gi - m[i])  # exp_avg.lerp_(g, 1 - beta1)
+        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
+        m[i] = mi = mi if abs(mi) >= tiny else zero  # never store a subnormal
+        v[i] = vi = vi if vi >= tiny else zero
+        if amsgrad:
+            v_max[i] = vi = max(v_max[i], vi)
+        p[i] -= step_size * (mi / (np.sqrt(vi) / bias_correction2_sqrt + eps))
+
+
+@functools.cache
+def _adam_kernel() -> Optional[Callable[..., None]]:
+    """:func:`_adam_loop` compiled by numba (imported and compiled on first use, then cached on
+    disk), or None if numba cannot be imported: :func:`adam` then uses the formulas."""
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - numba is a dependency; a platform without wheels
+        return None
+    return numba.njit(cache=True, error_model="numpy")(_adam_loop)  # numpy errors: no checks, so it vectorizes
