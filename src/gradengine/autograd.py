@@ -193,20 +193,24 @@ def toposort(root: Node, stop: Collection[Node] = ()) -> list[Node]:
     every consumer before what it consumes. Nodes that need no gradient (Tensors without
     ``requires_grad``) are left out, and nodes in ``stop`` are not looked behind.
     """
-    order, seen, stack = [], set(), [(root, False)]
+    # The stack holds nodes to visit and, below the operands of a node being expanded, that
+    # node followed by a ``None`` marker: popping the marker places the node under it. Plain
+    # nodes and a shared marker, not (node, expanded) pairs: no object is made per node.
+    order, seen, stack = [], set(), [root]
     place, visit, push, pop = order.append, seen.add, stack.append, stack.pop
     while stack:
-        node, expanded = pop()
-        if expanded:
-            place(node)
+        node = pop()
+        if node is None:  # everything below the node under the marker is placed
+            place(pop())
         elif node not in seen:
             visit(node)
-            push((node, True))
+            push(node)
+            push(None)
             if stop and node in stop:
                 continue
             for p in node._prev:
                 if p not in seen and p._requires_grad:
-                    push((p, False))
+                    push(p)
     order.reverse()
     return order
 
@@ -231,6 +235,7 @@ def backprop(
     grads = {root: seed}
     stop = set(stop)  # membership by identity (a Tensor's == is elementwise)
     get, anomaly = grads.get, GradMode.anomaly
+    observed = anomaly or watch is not None  # one test a node in the common case
     with set_grad_enabled(create_graph):
         for node in toposort(root, stop):
             if node._op is None or (stop and node in stop):  # nothing to send on
@@ -242,10 +247,11 @@ def backprop(
             for p, gp in sent:
                 prev = get(p)
                 grads[p] = gp if prev is None else prev + gp
-            if anomaly:
-                _check_backward(node, sent)
-            if watch is not None:
-                watch(node, g, sent)
+            if observed:
+                if anomaly:
+                    _check_backward(node, sent)
+                if watch is not None:
+                    watch(node, g, sent)
     return grads
 
 

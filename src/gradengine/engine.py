@@ -192,11 +192,11 @@ class Value(Node):
         if create_graph:  # on nodes: the gradients are graphs (constants become Values)
             params = self._params
             return tuple((p, _as_value(rule(g, self, *self._prev, *params))) for p, rule in zip(self._prev, vjps))
-        out = self.data
-        if b is not None:
-            x, y = a.data, b.data
+        if b is not None:  # the common case first: a binary op, no constants
+            x, y, out = a.data, b.data, self.data
             return ((a, vjps[0](g, out, x, y)), (b, vjps[1](g, out, x, y)))
-        return ((a, vjps[0](g, out, a.data, *self._params) if self._params else vjps[0](g, out, a.data)),)
+        params = self._params
+        return ((a, vjps[0](g, self.data, a.data, *params) if params else vjps[0](g, self.data, a.data)),)
 
     @staticmethod
     def _dispatch(op: Op, args: Sequence, params: Sequence = ()) -> "Value":
@@ -216,18 +216,23 @@ def _node(op: Op, data: float, a: Value, b: Optional[Value] = None, params: tupl
 
     Under ``no_grad()`` the node records nothing (and is marked so, for ``backward()``).
     """
-    out = Value.__new__(Value)
+    out = _new(Value)  # no __init__: the fields are set here
     out.data = data
     out.grad = 0.0
-    if GradMode.enabled:
-        out._op, out._a, out._b, out._params = op, a, b, params
+    if GradMode.enabled:  # one store a statement: a 4-way unpacking would build a tuple per node
+        out._op = op
+        out._a = a
+        out._b = b
+        out._params = params
     else:
-        out._op, out._a, out._b, out._params = None, None, None, _NO_GRAD
+        out._op = out._a = out._b = None
+        out._params = _NO_GRAD
     if GradMode.anomaly:
         check_forward(op, (a,) if b is None else (a, b), data)
     return out
 
 
+_new = object.__new__
 _NO_GRAD = ("no_grad",)  # the params of a node made with recording off: it has no graph
 _CONSTANT = ("constant",)  # the params of a number lifted into an expression
 
