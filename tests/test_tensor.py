@@ -676,7 +676,7 @@ _SPECIAL = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45, -1.5]
 
 @settings(max_examples=60, deadline=None)
 @given(dtype=st.sampled_from([np.float32, np.float64, np.float16, np.int32]), rows=st.integers(1, 5),
-       cols=st.integers(1, 70), seed=st.integers(0, 2**16), x_kind=st.sampled_from(["array", "row", "scalar"]),
+       cols=st.integers(1, 70), seed=st.integers(0, 2**16), x_kind=st.sampled_from(["array", "row", "scalar", "zero"]),
        y_kind=st.sampled_from(["array", "row", "scalar", "zero", "negzero"]))
 def test_where_select_gives_np_where_bits(dtype, rows, cols, seed, x_kind, y_kind):
     from gradengine.ops import WHERE
@@ -690,6 +690,8 @@ def test_where_select_gives_np_where_bits(dtype, rows, cols, seed, x_kind, y_kin
                 "zero": 0.0, "negzero": -0.0}[kind]
 
     x, y, cond = operand(x_kind), operand(y_kind), rng.random((rows, cols)) < 0.5
+    if rows == 1 and cols == 1 and seed % 2:  # 0-d operands too
+        x, y, cond = (v.reshape(()) if isinstance(v, np.ndarray) else v for v in (x, y, cond))
     with np.errstate(all="ignore"):
         expected = np.where(cond, x, y)
     got = WHERE.array(x, y, cond)

@@ -233,21 +233,29 @@ IDENT = elementwise("identity", "id",   lambda a: a,                (lambda g, o
 _BITS = {4: np.int32, 8: np.int64}  # the integer type with a float's width
 
 
-def _select(x: Any, y: Any, cond: np.ndarray) -> np.ndarray:
-    """``np.where(cond, x, y)``. For float32/float64 it selects with bit masks instead: the same
-    bits (nan, inf and -0.0 pass unchanged), and on an unpredictable mask such as ReLU's about
-    8x faster, because ``np.where`` branches on every element."""
-    dtype = np.result_type(x, y)
-    bits = _BITS.get(dtype.itemsize) if dtype.kind == "f" else None
-    if bits is None or not isinstance(cond, np.ndarray) or cond.dtype != bool:
-        return np.where(cond, x, y)
-    keep = cond.astype(bits)
+def _select(x: Any, y: Any, cond: Any) -> np.ndarray:
+    """``np.where(cond, x, y)``. In the rules' case, a float32/float64 array on one side and
+    ``0.0`` on the other, the array's bits are kept with a bit mask instead: the same result (nan,
+    inf and -0.0 pass unchanged), and on an unpredictable mask such as ReLU's several times
+    faster, because ``np.where`` branches on every element."""
+    if _maskable(x, y, cond):
+        return _keep(x, cond)
+    if _maskable(y, x, cond):
+        return _keep(y, ~cond)
+    return np.where(cond, x, y)
+
+
+def _maskable(a: Any, other: Any, cond: Any) -> bool:
+    return (other.__class__ is float and other == 0.0 and math.copysign(1.0, other) > 0 and a.__class__ is np.ndarray
+            and a.dtype.kind == "f" and a.dtype.itemsize in _BITS and cond.__class__ is np.ndarray
+            and cond.dtype == bool and cond.shape == a.shape and a.ndim > 0)
+
+
+def _keep(a: np.ndarray, cond: np.ndarray) -> np.ndarray:
+    """``a`` where ``cond`` holds, else +0.0, by masking its bits."""
+    keep = cond.astype(_BITS[a.dtype.itemsize])
     np.negative(keep, out=keep)  # all ones where cond holds, else all zeros
-    out, y_bits = np.asarray(x, dtype).view(bits) & keep, np.asarray(y, dtype).view(bits)
-    if y_bits.any():  # y's bits where cond does not hold (nothing to add for y == +0.0)
-        out = out | (y_bits & ~keep)
-    shape = np.broadcast_shapes(out.shape, y_bits.shape)
-    return (out if out.shape == shape else np.broadcast_to(out, shape).copy()).view(dtype)
+    return np.bitwise_and(a.view(keep.dtype), keep, out=keep).view(a.dtype)
 
 
 #: ``x`` where ``cond`` else ``y``, for arrays (cond is a constant): used by the rules above.
