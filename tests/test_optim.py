@@ -904,3 +904,29 @@ def test_scheduler_state_dict_and_errors():
         optim.StepLR(o, step_size=0)
     with pytest.raises(KeyError, match="initial_lr"):
         optim.StepLR(optim.SGD(make_params(26, shapes=[(2,)])[0], lr=1.0), step_size=1, last_epoch=3)
+
+
+@needs_torch
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_fused_adam_updates_every_memory_layout_in_place(layout):
+    """The fused step works through flat views: on a Fortran-ordered parameter (and its state)
+    in memory order; on a strided view it falls back to the formulas. Either way the parameter
+    array is updated in place and the trajectory is torch's."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((6, 8))
+    data = {"C": base.copy(), "F": np.asfortranarray(base), "strided": base.copy()[:, ::2]}[layout]
+    p, tp = Param(data), torch.tensor(np.ascontiguousarray(data), requires_grad=True)
+    o, t = optim.Adam([p], lr=0.05, amsgrad=True), torch.optim.Adam([tp], lr=0.05, amsgrad=True)
+    held = p.data
+    for k in range(20):
+        g = rng.standard_normal(data.shape)
+        p.grad, tp.grad = (g if k % 2 else g.T.copy().T), torch.from_numpy(g.copy())  # grads of either layout
+        o.step()
+        t.step()
+    assert p.data is held
+    np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_optim_submodules_are_torchs_layout():
+    assert optim.adam.adam is optim.adam.__dict__["adam"] and callable(optim.sgd.sgd)
+    assert optim.lr_scheduler.StepLR is optim.StepLR and optim.adam.Adam is optim.Adam

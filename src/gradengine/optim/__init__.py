@@ -19,11 +19,11 @@ from here, as is clipping from :mod:`gradengine.nn.utils`).
 
 from ..nn.module import StateDictError
 from ..nn.utils import clip_grad_norm_, clip_grad_value_
-from . import lr_scheduler
-from .adam import Adam, AdamW, adam
+from . import adam, lr_scheduler, sgd  # the modules, as torch's: the update functions are adam.adam, sgd.sgd
+from .adam import Adam, AdamW
 from .lr_scheduler import LambdaLR, LRScheduler, StepLR
 from .optimizer import Optimizer
-from .sgd import SGD, sgd
+from .sgd import SGD
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "sgd", "adam", "lr_scheduler", "LRScheduler", "StepLR",
            "LambdaLR", "clip_grad_norm_", "clip_grad_value_", "StateDictError"]

@@ -92,10 +92,12 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
     """One Adam step, in place; ``state_steps[i]`` counts parameter ``i``'s steps including this
     one. Like torch's ``adam``, this only picks an implementation per parameter: the formulas,
     :func:`_single_tensor_adam` (``fast=False``; 0-d arrays, i.e. ``Value`` parameters), or the
-    same rule in one pass, :func:`_fused_adam` (contiguous float32/float64 arrays)."""
+    same rule in one pass, :func:`_fused_adam` (float32/float64 arrays that it can update
+    through flat views: the parameter and its state contiguous, in the same order)."""
     for i, p in enumerate(params):
+        order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
         fused = fast is not False and p.ndim > 0 and p.dtype in (np.float32, np.float64) and all(
-            a.flags.c_contiguous for a in (p, exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else p))
+            getattr(a.flags, order) for a in (p, exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else p))
         impl = _fused_adam if fused and _adam_kernel() is not None else _single_tensor_adam
         impl([p], [grads[i]], [exp_avgs[i]], [exp_avg_sqs[i]], [max_exp_avg_sqs[i]], [state_steps[i]], amsgrad=amsgrad,
              beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
@@ -135,8 +137,9 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
     slower on many CPUs. That changes the update by less than ``lr * 1e-30``."""
     for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
         f = p.dtype.type  # scalars in the parameter's dtype, so the loop computes in it
-        _adam_kernel()(p.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1), v.reshape(-1),
-                       (v_max if amsgrad else v).reshape(-1), f(1 - beta1), f(beta2), f(1 - beta2), f(lr / (1 - beta1**step)),
+        order = "C" if p.flags.c_contiguous else "F"  # flat in memory order: views of p and its state
+        flat = [np.ravel(a, order) for a in (p, g, m, v, v_max if amsgrad else v)]
+        _adam_kernel()(*flat, f(1 - beta1), f(beta2), f(1 - beta2), f(lr / (1 - beta1**step)),
                        f(math.sqrt(1 - beta2**step)), f(eps), f(weight_decay), f(1 - lr * weight_decay),
                        f(np.finfo(p.dtype).tiny), amsgrad, maximize, decoupled_weight_decay)
 
