@@ -140,28 +140,29 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
         order = "C" if p.flags.c_contiguous else "F"  # flat in memory order: views of p and its state
         flat = [np.ravel(a, order) for a in (p, g, m, v, v_max if amsgrad else v)]
         _adam_kernel()(*flat, f(1 - beta1), f(beta2), f(1 - beta2), f(lr / (1 - beta1**step)),
-                       f(math.sqrt(1 - beta2**step)), f(eps), f(weight_decay), f(1 - lr * weight_decay),
-                       f(np.finfo(p.dtype).tiny), amsgrad, maximize, decoupled_weight_decay)
+                       f(math.sqrt(1 - beta2**step)), f(eps), f(0 if decoupled_weight_decay else weight_decay),
+                       f(1 - lr * weight_decay if decoupled_weight_decay else 1), f(-1 if maximize else 1),
+                       f(np.finfo(p.dtype).tiny), amsgrad)
 
 
 def _adam_loop(p, g, m, v, v_max, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
-               weight_decay, decay, tiny, amsgrad, maximize, decoupled):
+               l2, decay, sign, tiny, amsgrad):
     """One Adam step on flat arrays, element by element (the body of :func:`_fused_adam`); every
-    number is in the parameter's dtype."""
+    number is in the parameter's dtype. The options are arithmetic, not branches around stores,
+    so the compiler vectorizes every variant: ``decay`` is AdamW's ``1 - lr * weight_decay`` (else
+    1), ``l2`` Adam's weight decay, ``sign`` -1 to maximize; without AMSGrad ``v_max`` is ``v``."""
     zero = tiny - tiny
     for i in range(p.shape[0]):
-        gi = -g[i] if maximize else g[i]
-        if weight_decay != 0 and decoupled:
-            p[i] *= decay
-        elif weight_decay != 0:
-            gi = gi + weight_decay * p[i]
-        mi = m[i] + one_minus_beta1 * (gi - m[i])  # exp_avg.lerp_(g, 1 - beta1)
-        vi = beta2 * v[i] + one_minus_beta2 * gi * gi
-        m[i] = mi = mi if abs(mi) >= tiny else zero  # never store a subnormal
-        v[i] = vi = vi if vi >= tiny else zero
-        if amsgrad:
-            v_max[i] = vi = max(v_max[i], vi)
-        p[i] -= step_size * (mi / (np.sqrt(vi) / bias_correction2_sqrt + eps))
+        p_i = p[i] * decay
+        g_i = g[i] * sign
+        g_i = g_i + l2 * p_i if l2 != 0 else g_i
+        m_i = m[i] + one_minus_beta1 * (g_i - m[i])  # exp_avg.lerp_(g, 1 - beta1)
+        v_i = beta2 * v[i] + one_minus_beta2 * g_i * g_i
+        m[i] = m_i = m_i if abs(m_i) >= tiny else zero  # never store a subnormal
+        v[i] = v_i = v_i if v_i >= tiny else zero
+        v_i = max(v_max[i], v_i) if amsgrad else v_i
+        v_max[i] = v_i if amsgrad else v_max[i]  # a store either way: no branch around it
+        p[i] = p_i - step_size * (m_i / (np.sqrt(v_i) / bias_correction2_sqrt + eps))
 
 
 @functools.cache
