@@ -89,11 +89,10 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
          exp_avg_sqs: list[np.ndarray], max_exp_avg_sqs: list[Optional[np.ndarray]], state_steps: list[int], *,
          amsgrad: bool, beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
          maximize: bool, decoupled_weight_decay: bool, fast: Optional[bool] = None) -> None:
-    """One Adam step, in place; ``state_steps[i]`` counts parameter ``i``'s steps including this
-    one. Like torch's ``adam``, this only picks an implementation per parameter: the formulas,
-    :func:`_single_tensor_adam` (``fast=False``; 0-d arrays, i.e. ``Value`` parameters), or the
-    same rule in one pass, :func:`_fused_adam` (float32/float64 arrays that it can update
-    through flat views: the parameter and its state contiguous, in the same order)."""
+    """One Adam step, in place (``state_steps[i]``: parameter ``i``'s steps, this one included).
+    As torch's ``adam``, it picks an implementation per parameter: the formulas (``fast=False``,
+    and 0-d arrays: ``Value`` parameters) or the same rule in one pass, :func:`_fused_adam` (float
+    arrays it can update through flat views: parameter and state contiguous in one order)."""
     for i, p in enumerate(params):
         order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
         fused = fast is not False and p.ndim > 0 and p.dtype in (np.float32, np.float64) and all(
@@ -130,11 +129,10 @@ def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, s
 
 def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
                 beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay) -> None:
-    """:func:`_single_tensor_adam`'s rule as one loop per parameter, compiled by numba: Adam is
-    memory-bound, and NumPy makes a dozen passes over the state where this makes one. In the
-    parameter's dtype, as torch; but a moment that would become subnormal (MNIST's border pixels:
-    their gradient is zero step after step) is stored as 0, as subnormal arithmetic is many times
-    slower on many CPUs. That changes the update by less than ``lr * 1e-30``."""
+    """:func:`_single_tensor_adam`'s rule as one loop per parameter, compiled by numba (Adam is
+    memory-bound: NumPy makes a dozen passes over the state, this one). In the parameter's dtype,
+    as torch; but a moment that would become subnormal (MNIST's border pixels get zero gradients
+    step after step) is stored as 0, as subnormal arithmetic is slow on many CPUs."""
     for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
         f = p.dtype.type  # scalars in the parameter's dtype, so the loop computes in it
         order = "C" if p.flags.c_contiguous else "F"  # flat in memory order: views of p and its state
@@ -147,10 +145,9 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
 
 def _adam_loop(p, g, m, v, v_max, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
                l2, decay, sign, tiny, amsgrad):
-    """One Adam step on flat arrays, element by element (the body of :func:`_fused_adam`); every
-    number is in the parameter's dtype. The options are arithmetic, not branches around stores,
-    so the compiler vectorizes every variant: ``decay`` is AdamW's ``1 - lr * weight_decay`` (else
-    1), ``l2`` Adam's weight decay, ``sign`` -1 to maximize; without AMSGrad ``v_max`` is ``v``."""
+    """One Adam step on flat arrays in the parameter's dtype. The options are arithmetic, not
+    branches around stores, so every variant vectorizes: ``decay`` is AdamW's ``1 - lr * wd``
+    (else 1), ``l2`` Adam's weight decay, ``sign`` -1 to maximize; without AMSGrad v_max is v."""
     zero = tiny - tiny
     for i in range(p.shape[0]):
         p_i = p[i] * decay
@@ -167,8 +164,7 @@ def _adam_loop(p, g, m, v, v_max, one_minus_beta1, beta2, one_minus_beta2, step_
 
 @functools.cache
 def _adam_kernel() -> Optional[Callable[..., None]]:
-    """:func:`_adam_loop` compiled by numba (imported and compiled on first use, then cached on
-    disk), or None if numba cannot be imported: :func:`adam` then uses the formulas."""
+    """:func:`_adam_loop` compiled by numba on first use (cached on disk), or None without numba."""
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is a dependency; a platform without wheels
