@@ -22,11 +22,13 @@ is imported, unless already set in the environment).
 ``--steady`` is the measurement of training as it goes on, not of fresh epochs: gradengine and
 PyTorch (``Adam(fused=True)``) each train one model for ``--epochs`` epochs, the epochs
 interleaved between the engines (who goes first alternates), every epoch timed, and the
-optimizer step timed inside the loop. Per batch size it prints every epoch, the median of
-epochs 2..N and its ratio gradengine/torch, epoch N / epoch 2 for each engine (a slowdown as
-training goes on shows here), the NumPy matmul-only time of the same shapes (the eight matmuls
-of one forward+backward per batch: the floor for an engine built on NumPy's BLAS) with
-gradengine's ratio to it, and the float32 subnormals in Adam's ``exp_avg``.
+optimizer step timed inside the loop. Per batch size it prints every epoch, the medians of
+epochs 2..N and the median of the per-epoch ratios gradengine/torch (the two epochs of a row ran
+back to back, so the paired ratio cancels most of a disturbance of a shared machine), epoch N /
+epoch 2 for each engine (a slowdown as training goes on shows here), the NumPy matmul-only time
+of the same shapes (the eight matmuls of one forward+backward per batch: the floor for an
+engine built on NumPy's BLAS) with gradengine's ratio to it, and the float32 subnormals in
+Adam's ``exp_avg``.
 
 Also printed (fresh-epoch mode): the forward+backward time without the optimizer step (the
 engine alone; the optimizers differ: the NumPy baseline's Adam allocates temporaries, PyTorch
@@ -326,14 +328,21 @@ def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
               f"  {row['sub ge']:>8}  {row['sub torch']:>9}  {row['rss']:>6.0f}", flush=True)
     later = rows[1:] or rows
     med = {k: statistics.median(r[k] for r in later) for k in ("gradengine", "torch", "matmul", "gradengine step", "torch step")}
+    # Ratios are medians of per-epoch ratios: the two engines' epochs of one row ran back to back,
+    # so a disturbance of the shared machine hits both, and the paired ratio cancels most of it.
+    paired = lambda a, b: statistics.median(r[a] / r[b] for r in later)  # noqa: E731
     print(f"  median of epochs 2-{epochs}: gradengine {med['gradengine']:.3f} s, torch {med['torch']:.3f} s, "
-          f"gradengine/torch {med['gradengine'] / med['torch']:.3f}; matmul-only {med['matmul']:.3f} s, "
-          f"gradengine/matmul-only {med['gradengine'] / med['matmul']:.3f}")
+          f"matmul-only {med['matmul']:.3f} s; median per-epoch ratios: gradengine/torch "
+          f"{paired('gradengine', 'torch'):.3f}, gradengine/matmul-only {paired('gradengine', 'matmul'):.3f}")
     print(f"  Adam step inside training (median us, epochs 2-{epochs}): gradengine {med['gradengine step']:.1f}, "
-          f"torch fused {med['torch step']:.1f}, ratio {med['gradengine step'] / med['torch step']:.3f}")
+          f"torch fused {med['torch step']:.1f}, median per-epoch ratio {paired('gradengine step', 'torch step'):.3f}")
     if epochs >= 2:
-        print(f"  epoch {epochs} / epoch 2: gradengine {rows[-1]['gradengine'] / rows[1]['gradengine']:.3f}, "
-              f"torch {rows[-1]['torch'] / rows[1]['torch']:.3f}")
+        first, last = rows[1], rows[-1]
+        print(f"  epoch {epochs} / epoch 2: gradengine {last['gradengine'] / first['gradengine']:.3f}, "
+              f"torch {last['torch'] / first['torch']:.3f}; each against the matmul-only time of its epoch "
+              f"(a disturbance of the machine cancels): gradengine "
+              f"{(last['gradengine'] / last['matmul']) / (first['gradengine'] / first['matmul']):.3f}, "
+              f"torch {(last['torch'] / last['matmul']) / (first['torch'] / first['matmul']):.3f}")
     print(flush=True)
 
 
