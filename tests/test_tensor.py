@@ -697,3 +697,37 @@ def test_where_select_gives_np_where_bits(dtype, rows, cols, seed, x_kind, y_kin
     got = WHERE.array(x, y, cond)
     assert got.dtype == expected.dtype and got.shape == expected.shape and got.flags.writeable
     assert got.tobytes() == expected.tobytes()  # bit for bit: nan, inf and -0.0 included
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_family_on_many_short_rows_matches_the_direct_formulas(dtype):
+    """Class scores (N, C) with N > 32 >= C are computed on a transposed copy: same values
+    (to rounding) as the direct formulas, and the same nan/inf behaviour per row."""
+    from gradengine.tensor_ops import _log_softmax, _softmax
+
+    rng = np.random.default_rng(0)
+    z = (rng.standard_normal((100, 10)) * 5).astype(dtype)
+    z[3] = -np.inf  # an all -inf row: nan, as PyTorch
+    z[4, 2] = np.inf
+    z[5, 7] = np.nan
+    z[6, 0] = 1e4  # large scores: the shift keeps it finite
+    with np.errstate(all="ignore"):
+        m = np.max(z, axis=1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        e = np.exp(z - m)
+        want_sm = e / e.sum(axis=1, keepdims=True)
+        want_lsm = (z - m) - np.log(e.sum(axis=1, keepdims=True))
+        got_sm, got_lsm = _softmax(z, 1), _log_softmax(z, 1)
+    tol = dict(rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6 if dtype == np.float32 else 1e-14)
+    np.testing.assert_allclose(got_sm, want_sm, **tol)
+    np.testing.assert_allclose(got_lsm, want_lsm, **tol)
+    assert got_sm.dtype == got_lsm.dtype == dtype and got_sm.shape == (100, 10)
+    assert np.isnan(got_sm[3]).all() and np.isnan(got_sm[5]).all() and np.isfinite(got_sm[6]).all()
+    x = Tensor(z[10:], requires_grad=True)
+    y = rng.integers(0, 10, 90)
+    loss = F.cross_entropy(x, y)
+    loss.backward()
+    p = want_sm[10:].copy()
+    p[np.arange(90), y] -= 1
+    np.testing.assert_allclose(x.grad, p / 90, **tol)
+    np.testing.assert_allclose(loss.data, -want_lsm[10:][np.arange(90), y].mean(), **tol)
