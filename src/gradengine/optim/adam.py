@@ -56,9 +56,10 @@ class Adam(Optimizer):
         return self._state_keys if group["amsgrad"] else self._state_keys[:3]
 
     def _update(self, group, params, grads, states) -> None:
+        moments = self._state_names(group)[1:]
         for p, st in zip(params, states):
             st["step"] = st.get("step", 0) + 1
-            for name in self._state_names(group)[1:]:  # zeros on the first update (or amsgrad turned on)
+            for name in moments:  # zeros on the first update (or amsgrad turned on)
                 if name not in st:
                     st[name] = np.zeros_like(p)
         beta1, beta2 = group["betas"]
@@ -93,14 +94,27 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
     As torch's ``adam``, it picks an implementation per parameter: the formulas (``fast=False``,
     and 0-d arrays: ``Value`` parameters) or the same rule in one pass, :func:`_fused_adam` (float
     arrays it can update through flat views: parameter and state contiguous in one order)."""
-    for i, p in enumerate(params):
-        order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
-        fused = fast is not False and p.ndim > 0 and p.dtype in (np.float32, np.float64) and all(
-            getattr(a.flags, order) for a in (p, exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i] if amsgrad else p))
-        impl = _fused_adam if fused and _adam_kernel() is not None else _single_tensor_adam
-        impl([p], [grads[i]], [exp_avgs[i]], [exp_avg_sqs[i]], [max_exp_avg_sqs[i]], [state_steps[i]], amsgrad=amsgrad,
-             beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
-             decoupled_weight_decay=decoupled_weight_decay)
+    kw = dict(amsgrad=amsgrad, beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
+              decoupled_weight_decay=decoupled_weight_decay)
+    fast = fast is not False and _adam_kernel() is not None
+    fused = [fast and _fusable(p, m, v, v_max if amsgrad else p)
+             for p, m, v, v_max in zip(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)]
+    lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
+    if all(fused):  # the common case: no lists to split
+        return _fused_adam(*lists, **kw)
+    for impl, chosen in ((_fused_adam, True), (_single_tensor_adam, False)):
+        pick = [i for i, f in enumerate(fused) if f is chosen]
+        if pick:
+            impl(*([xs[i] for i in pick] for xs in lists), **kw)
+
+
+def _fusable(p: np.ndarray, *state: np.ndarray) -> bool:
+    """Whether :func:`_fused_adam` can update ``p``: a float32/float64 array that is, with its
+    state, contiguous in one order (flat views of all of them then line up)."""
+    if p.ndim == 0 or p.dtype not in (np.float32, np.float64):
+        return False
+    order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
+    return getattr(p.flags, order) and all(getattr(a.flags, order) for a in state)
 
 
 def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
@@ -133,21 +147,32 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
     memory-bound: NumPy makes a dozen passes over the state, this one). In the parameter's dtype,
     as torch; but a moment that would become subnormal (MNIST's border pixels get zero gradients
     step after step) is stored as 0, as subnormal arithmetic is slow on many CPUs."""
+    kernel = _adam_kernel()
     for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
-        f = p.dtype.type  # scalars in the parameter's dtype, so the loop computes in it
         order = "C" if p.flags.c_contiguous else "F"  # flat in memory order: views of p and its state
-        flat = [np.ravel(a, order) for a in (p, g, m, v, v_max if amsgrad else v)]
-        _adam_kernel()(*flat, f(1 - beta1), f(beta2), f(1 - beta2), f(lr / (1 - beta1**step)),
-                       f(math.sqrt(1 - beta2**step)), f(eps), f(0 if decoupled_weight_decay else weight_decay),
-                       f(1 - lr * weight_decay if decoupled_weight_decay else 1), f(-1 if maximize else 1),
-                       f(np.finfo(p.dtype).tiny), amsgrad)
+        kernel(p.ravel(order), g.ravel(order), m.ravel(order), v.ravel(order), (v_max if amsgrad else v).ravel(order),
+               _adam_constants(p.dtype.type, step, beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay),
+               amsgrad)
 
 
-def _adam_loop(p, g, m, v, v_max, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
-               l2, decay, sign, tiny, amsgrad):
+@functools.lru_cache(maxsize=16)  # one entry per step and dtype: the parameters of a step share it
+def _adam_constants(f: type, step: int, beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
+                    maximize: bool, decoupled_weight_decay: bool) -> np.ndarray:
+    """:func:`_adam_loop`'s scalars (one array: fewer arguments to pass) in the parameter's
+    dtype ``f``, so the loop computes in it."""
+    c = np.array([1 - beta1, beta2, 1 - beta2, lr / (1 - beta1**step), math.sqrt(1 - beta2**step), eps,
+                  0 if decoupled_weight_decay else weight_decay, 1 - lr * weight_decay if decoupled_weight_decay else 1,
+                  -1 if maximize else 1, np.finfo(f).tiny], dtype=f)
+    c.flags.writeable = False  # shared by the cache
+    return c
+
+
+def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
     """One Adam step on flat arrays in the parameter's dtype. The options are arithmetic, not
     branches around stores, so every variant vectorizes: ``decay`` is AdamW's ``1 - lr * wd``
     (else 1), ``l2`` Adam's weight decay, ``sign`` -1 to maximize; without AMSGrad v_max is v."""
+    one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps = constants[:6]
+    l2, decay, sign, tiny = constants[6:]
     zero = tiny - tiny
     for i in range(p.shape[0]):
         p_i = p[i] * decay
