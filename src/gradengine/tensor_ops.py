@@ -15,6 +15,7 @@ Parameters (an axis, a shape, an index, a loss's target) are constants: they get
 
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import numpy as np
@@ -44,6 +45,8 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _max_or_zero(a: np.ndarray, axis: Any) -> np.ndarray:
     """The max along ``axis`` (kept), or 0 where it is not finite (an all ``-inf`` slice)."""
     m = _max_reduce(a, axis=axis, keepdims=True)
+    if math.isfinite(_add_reduce(m, axis=None)):  # the common case, one cheap test: every max finite
+        return m
     return np.where(np.isfinite(m), m, 0).astype(a.dtype, copy=False)
 
 
