@@ -56,10 +56,9 @@ class Adam(Optimizer):
         return self._state_keys if group["amsgrad"] else self._state_keys[:3]
 
     def _update(self, group, params, grads, states) -> None:
-        moments = self._state_names(group)[1:]
         for p, st in zip(params, states):
             st["step"] = st.get("step", 0) + 1
-            for name in moments:  # zeros on the first update (or amsgrad turned on)
+            for name in self._state_names(group)[1:]:  # zeros on the first update (or amsgrad turned on)
                 if name not in st:
                     st[name] = np.zeros_like(p)
         beta1, beta2 = group["betas"]
@@ -97,24 +96,16 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
     kw = dict(amsgrad=amsgrad, beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
               decoupled_weight_decay=decoupled_weight_decay)
     fast = fast is not False and _adam_kernel() is not None
-    fused = [fast and _fusable(p, m, v, v_max if amsgrad else p)
-             for p, m, v, v_max in zip(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs)]
-    lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
-    if all(fused):  # the common case: no lists to split
-        return _fused_adam(*lists, **kw)
+    fused = []  # per parameter: a float array contiguous in one order with its state (flat views line up)
+    for p, m, v, v_max in zip(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
+        order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
+        fused.append(fast and p.ndim > 0 and p.dtype in (np.float32, np.float64)
+                     and all(getattr(a.flags, order) for a in (p, m, v, v_max if amsgrad else p)))
     for impl, chosen in ((_fused_adam, True), (_single_tensor_adam, False)):
         pick = [i for i, f in enumerate(fused) if f is chosen]
         if pick:
-            impl(*([xs[i] for i in pick] for xs in lists), **kw)
-
-
-def _fusable(p: np.ndarray, *state: np.ndarray) -> bool:
-    """Whether :func:`_fused_adam` can update ``p``: a float32/float64 array that is, with its
-    state, contiguous in one order (flat views of all of them then line up)."""
-    if p.ndim == 0 or p.dtype not in (np.float32, np.float64):
-        return False
-    order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
-    return getattr(p.flags, order) and all(getattr(a.flags, order) for a in state)
+            impl(*([xs[i] for i in pick] for xs in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
+                                                    state_steps)), **kw)
 
 
 def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
@@ -147,24 +138,16 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
     memory-bound: NumPy makes a dozen passes over the state, this one). In the parameter's dtype,
     as torch; but a moment that would become subnormal (MNIST's border pixels get zero gradients
     step after step) is stored as 0, as subnormal arithmetic is slow on many CPUs."""
-    kernel = _adam_kernel()
+    kernel, constants = _adam_kernel(), {}
     for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
         order = "C" if p.flags.c_contiguous else "F"  # flat in memory order: views of p and its state
+        if (p.dtype, step) not in constants:  # the loop's scalars, once per step and dtype: one array to pass
+            constants[p.dtype, step] = np.array(
+                [1 - beta1, beta2, 1 - beta2, lr / (1 - beta1**step), math.sqrt(1 - beta2**step), eps,
+                 0 if decoupled_weight_decay else weight_decay, 1 - lr * weight_decay if decoupled_weight_decay else 1,
+                 -1 if maximize else 1, np.finfo(p.dtype).tiny], dtype=p.dtype)
         kernel(p.ravel(order), g.ravel(order), m.ravel(order), v.ravel(order), (v_max if amsgrad else v).ravel(order),
-               _adam_constants(p.dtype.type, step, beta1, beta2, lr, weight_decay, eps, maximize, decoupled_weight_decay),
-               amsgrad)
-
-
-@functools.lru_cache(maxsize=16)  # one entry per step and dtype: the parameters of a step share it
-def _adam_constants(f: type, step: int, beta1: float, beta2: float, lr: float, weight_decay: float, eps: float,
-                    maximize: bool, decoupled_weight_decay: bool) -> np.ndarray:
-    """:func:`_adam_loop`'s scalars (one array: fewer arguments to pass) in the parameter's
-    dtype ``f``, so the loop computes in it."""
-    c = np.array([1 - beta1, beta2, 1 - beta2, lr / (1 - beta1**step), math.sqrt(1 - beta2**step), eps,
-                  0 if decoupled_weight_decay else weight_decay, 1 - lr * weight_decay if decoupled_weight_decay else 1,
-                  -1 if maximize else 1, np.finfo(f).tiny], dtype=f)
-    c.flags.writeable = False  # shared by the cache
-    return c
+               constants[p.dtype, step], amsgrad)
 
 
 def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
@@ -173,6 +156,9 @@ def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
     (else 1), ``l2`` Adam's weight decay, ``sign`` -1 to maximize; without AMSGrad v_max is v."""
     one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps = constants[:6]
     l2, decay, sign, tiny = constants[6:]
+    # m / (sqrt(v) / bc2_sqrt + eps) as bc2_sqrt * m / (sqrt(v) + bc2_sqrt * eps): the same value
+    # with one division per element, not two (the divider is what bounds this loop)
+    lr_bc2, eps_bc2 = step_size * bias_correction2_sqrt, eps * bias_correction2_sqrt
     zero = tiny - tiny
     for i in range(p.shape[0]):
         p_i = p[i] * decay
@@ -184,7 +170,7 @@ def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
         v[i] = v_i = v_i if v_i >= tiny else zero
         v_i = max(v_max[i], v_i) if amsgrad else v_i
         v_max[i] = v_i if amsgrad else v_max[i]  # a store either way: no branch around it
-        p[i] = p_i - step_size * (m_i / (np.sqrt(v_i) / bias_correction2_sqrt + eps))
+        p[i] = p_i - lr_bc2 * m_i / (np.sqrt(v_i) + eps_bc2)
 
 
 @functools.cache

@@ -120,16 +120,13 @@ class Optimizer:
         for group in self.param_groups:
             arrays, grads, states, values = [], [], [], []
             for p in group["params"]:
-                g = p.grad
+                g = p.grad.data if isinstance(p.grad, Value) else p.grad  # create_graph leaves a Value
                 if g is None:
                     continue
                 if isinstance(p, Value):  # its data is a float: update a 0-d array, then write it back
                     values.append((p, np.array(p.data, np.float64)))
-                    data = values[-1][1]
-                else:
-                    data = p.data
-                if g.__class__ is not np.ndarray or g.dtype != data.dtype:
-                    g = np.asarray(g.data if isinstance(g, Value) else g, data.dtype)  # create_graph leaves a Value
+                data = values[-1][1] if isinstance(p, Value) else p.data
+                g = np.asarray(g, data.dtype)
                 if g.shape != data.shape:
                     raise ValueError(f"the gradient of parameter {self._describe(p)} has shape {g.shape}, "
                                      f"but the parameter has shape {data.shape}")
@@ -146,12 +143,11 @@ class Optimizer:
         """``p``'s state dict (created empty), checked against the parameter's current data."""
         st = self.state[p]
         for name, arr in st.items():
-            if name == "step" or (arr.shape == data.shape and arr.dtype == data.dtype):
-                continue
-            if arr.shape != data.shape:
+            if name != "step" and arr.shape != data.shape:
                 raise ValueError(f"parameter {self._describe(p)} now has shape {data.shape}, but its optimizer "
                                  f"state has shape {arr.shape}: the state no longer fits the parameter")
-            st[name] = arr.astype(data.dtype)  # p.data was replaced by another dtype
+            if name != "step" and arr.dtype != data.dtype:  # p.data was replaced by another dtype
+                st[name] = arr.astype(data.dtype)
         return st
 
     def _describe(self, p: Any) -> str:
