@@ -142,8 +142,9 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
     for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
         order = "C" if p.flags.c_contiguous else "F"  # flat in memory order: views of p and its state
         if (p.dtype, step) not in constants:  # the loop's scalars, once per step and dtype: one array to pass
+            bc2_sqrt = math.sqrt(1 - beta2**step)
             constants[p.dtype, step] = np.array(
-                [1 - beta1, beta2, 1 - beta2, lr / (1 - beta1**step), math.sqrt(1 - beta2**step), eps,
+                [1 - beta1, beta2, 1 - beta2, lr / (1 - beta1**step) * bc2_sqrt, eps * bc2_sqrt,
                  0 if decoupled_weight_decay else weight_decay, 1 - lr * weight_decay if decoupled_weight_decay else 1,
                  -1 if maximize else 1, np.finfo(p.dtype).tiny], dtype=p.dtype)
         kernel(p.ravel(order), g.ravel(order), m.ravel(order), v.ravel(order), (v_max if amsgrad else v).ravel(order),
@@ -153,12 +154,10 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
 def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
     """One Adam step on flat arrays in the parameter's dtype. The options are arithmetic, not
     branches around stores, so every variant vectorizes: ``decay`` is AdamW's ``1 - lr * wd``
-    (else 1), ``l2`` Adam's weight decay, ``sign`` -1 to maximize; without AMSGrad v_max is v."""
-    one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps = constants[:6]
-    l2, decay, sign, tiny = constants[6:]
-    # m / (sqrt(v) / bc2_sqrt + eps) as bc2_sqrt * m / (sqrt(v) + bc2_sqrt * eps): the same value
-    # with one division per element, not two (the divider is what bounds this loop)
-    lr_bc2, eps_bc2 = step_size * bias_correction2_sqrt, eps * bias_correction2_sqrt
+    (else 1), ``l2`` Adam's weight decay, ``sign`` -1 to maximize; without AMSGrad v_max is v.
+    ``step_size * m / (sqrt(v) / bc2_sqrt + eps)`` is computed as ``lr_bc2 * m / (sqrt(v) + eps_bc2)``
+    (both scaled by ``bc2_sqrt``): the same value with one division, not two (the divider bounds it)."""
+    one_minus_beta1, beta2, one_minus_beta2, lr_bc2, eps_bc2, l2, decay, sign, tiny = constants
     zero = tiny - tiny
     for i in range(p.shape[0]):
         p_i = p[i] * decay
