@@ -731,3 +731,26 @@ def test_softmax_family_on_many_short_rows_matches_the_direct_formulas(dtype):
     p[np.arange(90), y] -= 1
     np.testing.assert_allclose(x.grad, p / 90, **tol)
     np.testing.assert_allclose(loss.data, -want_lsm[10:][np.arange(90), y].mean(), **tol)
+
+
+@pytest.mark.parametrize("rows", [1, 5, 32, 127, 128, 300])
+@pytest.mark.parametrize("bias_dtype", [None, np.float32, np.float64])
+def test_linear_computes_x_w_t_plus_b_for_any_batch(rows, bias_dtype):
+    """A batch with fewer rows than outputs is multiplied as (w @ x.T).T (cheaper for BLAS): the
+    result is still x @ w.T + b, C-ordered, in NumPy's dtype, and so is its gradient."""
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((rows, 50)).astype(np.float32)
+    w = rng.standard_normal((128, 50)).astype(np.float32)
+    b = None if bias_dtype is None else rng.standard_normal(128).astype(bias_dtype)
+    want = x @ w.T if b is None else x @ w.T + b
+    xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+    bt = None if b is None else Tensor(b, requires_grad=True)
+    out = F.linear(xt, wt, bt)
+    assert out.data.dtype == want.dtype and out.data.shape == want.shape and out.data.flags.c_contiguous
+    np.testing.assert_allclose(out.data, want, rtol=1e-5, atol=1e-5)
+    g = rng.standard_normal(want.shape).astype(want.dtype)
+    out.backward(g)
+    np.testing.assert_allclose(xt.grad, g @ w, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(wt.grad, g.T @ x, rtol=1e-4, atol=1e-4)
+    if b is not None:
+        np.testing.assert_allclose(bt.grad, g.sum(axis=0), rtol=1e-4, atol=1e-4)
