@@ -141,14 +141,15 @@ def _fused_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_ste
     kernel, constants = _adam_kernel(), {}
     for p, g, m, v, v_max, step in zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps):
         order = "C" if p.flags.c_contiguous else "F"  # flat in memory order: views of p and its state
-        if (p.dtype, step) not in constants:  # the loop's scalars, once per step and dtype: one array to pass
+        c = constants.get((p.dtype, step))
+        if c is None:  # the loop's scalars, once per step and dtype: one array to pass
             bc2_sqrt = math.sqrt(1 - beta2**step)
-            constants[p.dtype, step] = np.array(
+            c = constants[p.dtype, step] = np.array(
                 [1 - beta1, beta2, 1 - beta2, lr / (1 - beta1**step) * bc2_sqrt, eps * bc2_sqrt,
                  0 if decoupled_weight_decay else weight_decay, 1 - lr * weight_decay if decoupled_weight_decay else 1,
                  -1 if maximize else 1, np.finfo(p.dtype).tiny], dtype=p.dtype)
         kernel(p.ravel(order), g.ravel(order), m.ravel(order), v.ravel(order), (v_max if amsgrad else v).ravel(order),
-               constants[p.dtype, step], amsgrad)
+               c, amsgrad)
 
 
 def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
