@@ -43,14 +43,12 @@ class Adam(Optimizer):
         betas = group.get("betas")
         if not (isinstance(betas, (tuple, list, np.ndarray)) and len(betas) == 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, b in enumerate(betas):
-            _check_real(b, f"betas[{i}]")
-        group["betas"] = (float(betas[0]), float(betas[1]))
-        _check_nonnegative(group, lr="learning rate", eps="epsilon value")
-        for i, beta in enumerate(group["betas"]):
+        _check_nonnegative(group, lr="learning rate", eps="epsilon value", weight_decay="weight_decay value")
+        for i, beta in enumerate(betas):
+            _check_real(beta, f"betas[{i}]")
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        _check_nonnegative(group, weight_decay="weight_decay value")
+        group["betas"] = (float(betas[0]), float(betas[1]))
 
     def _state_names(self, group: Mapping[str, Any]) -> tuple[str, ...]:
         return self._state_keys if group["amsgrad"] else self._state_keys[:3]
@@ -58,9 +56,7 @@ class Adam(Optimizer):
     def _update(self, group, params, grads, states) -> None:
         for p, st in zip(params, states):
             st["step"] = st.get("step", 0) + 1
-            for name in self._state_names(group)[1:]:  # zeros on the first update (or amsgrad turned on)
-                if name not in st:
-                    st[name] = np.zeros_like(p)
+            st.update((k, np.zeros_like(p)) for k in self._state_names(group)[1:] if k not in st)  # new: zeros
         beta1, beta2 = group["betas"]
         adam(params, grads, [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states],
              [st.get("max_exp_avg_sq") for st in states], [st["step"] for st in states],
