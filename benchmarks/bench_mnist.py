@@ -20,11 +20,12 @@ is imported, unless already set in the environment).
     python benchmarks/bench_mnist.py --steady --quick      # smoke run (seconds)
 
 ``--steady`` is the measurement of training as it goes on, not of fresh epochs: gradengine and
-PyTorch (``Adam(fused=True)``) each train one model for ``--epochs`` epochs, the epochs
-interleaved between the engines (who goes first alternates), every epoch timed, and the
-optimizer step timed inside the loop. Per batch size it prints every epoch, the medians of
-epochs 2..N and the median of the per-epoch ratios gradengine/torch (the two epochs of a row ran
-back to back, so the paired ratio cancels most of a disturbance of a shared machine), epoch N /
+PyTorch (``Adam(fused=True)``) each train one model for ``--epochs`` epochs, every epoch timed,
+and the optimizer step timed inside the loop. The engines and the matmul-only floor take turns
+in chunks of 12,000 images (five per epoch), so the two epochs of a row ran at the same time, in
+turns a fraction of a second long. Per batch size it prints every epoch, the medians of epochs
+2..N and the median of the per-epoch ratios gradengine/torch (a disturbance of a shared machine
+hits both epochs of a row alike, so the paired ratio cancels most of it), epoch N /
 epoch 2 for each engine (a slowdown as training goes on shows here), the NumPy matmul-only time
 of the same shapes (the eight matmuls of one forward+backward per batch: the floor for an
 engine built on NumPy's BLAS) with gradengine's ratio to it, and the float32 subnormals in
@@ -39,6 +40,7 @@ thing, so they should be close), and the peak RSS after every epoch (flat: no le
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import resource
 import statistics
@@ -288,36 +290,58 @@ def current_rss_mb() -> float:
         return peak_rss_mb()
 
 
-def matmul_only_epoch(n_images: int, batch_size: int, rng: np.random.Generator) -> float:
-    """Seconds for the eight matmuls of one forward+backward of the reference MLP, for every
-    batch of an epoch, in NumPy float32: the floor for an engine built on NumPy's BLAS."""
+def matmul_only(batch_size: int, rng: np.random.Generator):
+    """``run(steps)``: the eight matmuls of one forward+backward of the reference MLP, ``steps``
+    times, in NumPy float32 on fixed arrays: the floor for an engine built on NumPy's BLAS."""
     b = batch_size
     f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
     x, w1, w2, w3 = f32(b, 784), f32(128, 784), f32(64, 128), f32(10, 64)
     a1, a2, dz, d2, d1 = f32(b, 128), f32(b, 64), f32(b, 10), f32(b, 64), f32(b, 128)
-    t0 = time.perf_counter()
-    for _ in range(-(-n_images // b)):
-        x @ w1.T, a1 @ w2.T, a2 @ w3.T  # forward
-        dz @ w3, d2 @ w2, d1.T @ x, d2.T @ a1, dz.T @ a2  # backward: inputs, then weights
-    return time.perf_counter() - t0
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            x @ w1.T, a1 @ w2.T, a2 @ w3.T  # forward
+            dz @ w3, d2 @ w2, d1.T @ x, d2.T @ a1, dz.T @ a2  # backward: inputs, then weights
+
+    return run
+
+
+# The steady-state run interleaves the engines in chunks of this many images (375 steps at batch
+# 32, 23 at 512), not whole epochs: on a shared machine a slow stretch lasts seconds, and chunks
+# a fraction of a second apart see the same machine. Each chunk starts after
+# CHUNK_IDLE seconds of rest, longer than OpenBLAS's worker threads spin after a call (2**28
+# cycles, about 0.1 s), so no engine runs beside the other's spinning threads.
+CHUNK_IMAGES, CHUNK_IDLE = 12000, 0.2
 
 
 def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
-    """Both engines train one model each for ``epochs`` epochs, interleaved; print the table."""
+    """Both engines train one model each for ``epochs`` epochs, interleaved; print the table.
+
+    Every epoch of each engine is timed as the sum of its chunks (``CHUNK_IMAGES``); the chunks
+    of gradengine, torch and the matmul-only floor take turns, who goes first rotating."""
     steps = {"gradengine": [], "torch": []}
     runs = {"gradengine": setup_gradengine(init, steps["gradengine"])[0],
             "torch": setup_torch(init, steps["torch"], fused=True)[0]}
-    rows, rng = [], np.random.default_rng(seed)
+    rows, floor = [], matmul_only(batch_size, np.random.default_rng(seed))
+    n_steps, chunk = -(-len(x) // batch_size), max(1, CHUNK_IMAGES // batch_size)
     for e in range(epochs):
-        row = {}
-        for name in (["gradengine", "torch"] if e % 2 == 0 else ["torch", "gradengine"]):
+        row = {"gradengine": 0.0, "torch": 0.0, "matmul": 0.0}
+        loaders = {name: iter(batches(x, y, batch_size, seed + e)) for name in runs}
+        for name in steps:
             steps[name].clear()
-            time.sleep(IDLE)
-            t0 = time.perf_counter()
-            runs[name](batches(x, y, batch_size, seed + e))
-            row[name] = time.perf_counter() - t0
+        for c, start in enumerate(range(0, n_steps, chunk)):
+            k = min(chunk, n_steps - start)
+            order = ["gradengine", "torch", "matmul"]
+            for name in order[c % 3:] + order[:c % 3]:
+                time.sleep(CHUNK_IDLE)
+                t0 = time.perf_counter()
+                if name == "matmul":
+                    floor(k)
+                else:
+                    runs[name](itertools.islice(loaders[name], k))
+                row[name] += time.perf_counter() - t0
+        for name in steps:
             row[name + " step"] = statistics.median(steps[name]) * 1e6
-        row["matmul"] = matmul_only_epoch(len(x), batch_size, rng)
         row["rss"] = current_rss_mb()
         ge_opt, t_opt = runs["gradengine"].optimizer, runs["torch"].optimizer
         row["sub ge"] = subnormals(st["exp_avg"] for st in ge_opt.state.values())
@@ -328,8 +352,8 @@ def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
               f"  {row['sub ge']:>8}  {row['sub torch']:>9}  {row['rss']:>6.0f}", flush=True)
     later = rows[1:] or rows
     med = {k: statistics.median(r[k] for r in later) for k in ("gradengine", "torch", "matmul", "gradengine step", "torch step")}
-    # Ratios are medians of per-epoch ratios: the two engines' epochs of one row ran back to back,
-    # so a disturbance of the shared machine hits both, and the paired ratio cancels most of it.
+    # Ratios are medians of per-epoch ratios: the engines' chunks of one row ran in turns, so a
+    # disturbance of the shared machine hits them alike, and the paired ratio cancels most of it.
     paired = lambda a, b: statistics.median(r[a] / r[b] for r in later)  # noqa: E731
     print(f"  median of epochs 2-{epochs}: gradengine {med['gradengine']:.3f} s, torch {med['torch']:.3f} s, "
           f"matmul-only {med['matmul']:.3f} s; median per-epoch ratios: gradengine/torch "
