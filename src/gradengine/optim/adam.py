@@ -91,7 +91,7 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
     arrays it can update through flat views: parameter and state contiguous in one order)."""
     kw = dict(amsgrad=amsgrad, beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
               decoupled_weight_decay=decoupled_weight_decay)
-    fast = fast is not False and _adam_kernel() is not None
+    fast = fast is not False
     fused = []  # per parameter: a float array contiguous in one order with its state (flat views line up)
     for p, m, v, v_max in zip(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
         order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
@@ -170,10 +170,7 @@ def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
 
 
 @functools.cache
-def _adam_kernel() -> Optional[Callable[..., None]]:
-    """:func:`_adam_loop` compiled by numba on first use (cached on disk), or None without numba."""
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a dependency; a platform without wheels
-        return None
+def _adam_kernel() -> Callable[..., None]:
+    """:func:`_adam_loop` compiled by numba on first use (cached on disk)."""
+    import numba  # here, not at the top: only a fused Adam step pays for importing it
     return numba.njit(cache=True, error_model="numpy")(_adam_loop)  # numpy errors: no checks, so it vectorizes

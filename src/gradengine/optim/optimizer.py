@@ -154,7 +154,7 @@ class Optimizer:
         """How error messages name a parameter: its index in the optimizer, and its name."""
         name = self._names.get(id(p))
         index = next((str(i) for i, q in enumerate(self._params()) if q is p), None)
-        return (f"{index} ({name})" if name else index) if index else repr(name) if name else f"of shape {_shape(p)}"
+        return (f"{index} ({name})" if name else index) if index else repr(name) if name else f"of shape {np.shape(p.data)}"
 
     def state_dict(self) -> StateDict:
         """Hyperparameters and state as a flat dict, ready for ``np.savez``::
@@ -239,9 +239,9 @@ class Optimizer:
             if arr.shape != () or not float(arr) >= 1 or float(arr) != int(float(arr)):
                 raise StateDictError(f"{key} must be a whole number >= 1, got {arr!r}")
             return int(float(arr))
-        if arr.shape != _shape(p):
+        if arr.shape != np.shape(p.data):
             raise StateDictError(f"shape mismatch for '{key}': the state dict has {arr.shape}, "
-                                 f"parameter {self._describe(p)} has shape {_shape(p)}")
+                                 f"parameter {self._describe(p)} has shape {np.shape(p.data)}")
         return np.array(arr, np.float64 if isinstance(p, Value) else p.data.dtype)
 
     def __repr__(self) -> str:
@@ -249,10 +249,6 @@ class Optimizer:
         for gi, group in enumerate(self.param_groups):
             lines += [f"Parameter Group {gi}"] + [f"    {k}: {group[k]}" for k in sorted(group) if k != "params"]
         return "\n".join(lines) + "\n)"
-
-
-def _shape(p: Any) -> tuple:
-    return () if isinstance(p, Value) else tuple(np.shape(p.data))
 
 
 def _is_single_param(obj: Any) -> bool:
