@@ -21,15 +21,17 @@ is imported, unless already set in the environment).
 
 ``--steady`` is the measurement of training as it goes on, not of fresh epochs: gradengine and
 PyTorch (``Adam(fused=True)``) each train one model for ``--epochs`` epochs, every epoch timed,
-and the optimizer step timed inside the loop. The engines and the matmul-only floor take turns
-in chunks of 12,000 images (five per epoch), so the two epochs of a row ran at the same time, in
+and the optimizer step timed inside the loop. The engines, the matmul-only floor and the bare
+batch gather take turns in chunks of 12,000 images (five per epoch), so the two epochs of a row ran at the same time, in
 turns a fraction of a second long. Per batch size it prints every epoch, the medians of epochs
 2..N and the median of the per-epoch ratios gradengine/torch (a disturbance of a shared machine
 hits both epochs of a row alike, so the paired ratio cancels most of it), epoch N /
 epoch 2 for each engine (a slowdown as training goes on shows here), the NumPy matmul-only time
 of the same shapes (the eight matmuls of one forward+backward per batch: the floor for an
-engine built on NumPy's BLAS) with gradengine's ratio to it, and the float32 subnormals in
-Adam's ``exp_avg``.
+engine built on NumPy's BLAS) with gradengine's ratio to it, the time of a bare pass of the
+``DataLoader`` (gathering the batches, which both engines do), the sum of the matmul-only time,
+the gather and gradengine's Adam steps (what no engine that gathers its batches and steps Adam
+that fast can go below), and the float32 subnormals in Adam's ``exp_avg``.
 
 Also printed (fresh-epoch mode): the forward+backward time without the optimizer step (the
 engine alone; the optimizers differ: the NumPy baseline's Adam allocates temporaries, PyTorch
@@ -306,9 +308,9 @@ def matmul_only(batch_size: int, rng: np.random.Generator):
     return run
 
 
-# The steady-state run interleaves the engines in chunks of this many images (375 steps at batch
-# 32, 23 at 512), not whole epochs: on a shared machine a slow stretch lasts seconds, and chunks
-# a fraction of a second apart see the same machine. Each chunk starts after
+# The steady-state run interleaves the engines, the floor and the gather in chunks of this many
+# images (375 steps at batch 32, 23 at 512), not whole epochs: on a shared machine a slow stretch
+# lasts seconds, and chunks a fraction of a second apart see the same machine. Each chunk starts after
 # CHUNK_IDLE seconds of rest, longer than OpenBLAS's worker threads spin after a call (2**28
 # cycles, about 0.1 s), so no engine runs beside the other's spinning threads.
 CHUNK_IMAGES, CHUNK_IDLE = 12000, 0.2
@@ -318,30 +320,36 @@ def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
     """Both engines train one model each for ``epochs`` epochs, interleaved; print the table.
 
     Every epoch of each engine is timed as the sum of its chunks (``CHUNK_IMAGES``); the chunks
-    of gradengine, torch and the matmul-only floor take turns, who goes first rotating."""
+    of gradengine, torch, the matmul-only floor and a bare pass of the ``DataLoader`` (the batch
+    gather, which both engines do) take turns, who goes first rotating."""
     steps = {"gradengine": [], "torch": []}
     runs = {"gradengine": setup_gradengine(init, steps["gradengine"])[0],
             "torch": setup_torch(init, steps["torch"], fused=True)[0]}
     rows, floor = [], matmul_only(batch_size, np.random.default_rng(seed))
     n_steps, chunk = -(-len(x) // batch_size), max(1, CHUNK_IMAGES // batch_size)
     for e in range(epochs):
-        row = {"gradengine": 0.0, "torch": 0.0, "matmul": 0.0}
-        loaders = {name: iter(batches(x, y, batch_size, seed + e)) for name in runs}
+        row = {"gradengine": 0.0, "torch": 0.0, "matmul": 0.0, "gather": 0.0}
+        loaders = {name: iter(batches(x, y, batch_size, seed + e)) for name in [*runs, "gather"]}
         for name in steps:
             steps[name].clear()
         for c, start in enumerate(range(0, n_steps, chunk)):
             k = min(chunk, n_steps - start)
-            order = ["gradengine", "torch", "matmul"]
-            for name in order[c % 3:] + order[:c % 3]:
+            order = ["gradengine", "torch", "matmul", "gather"]
+            for name in order[c % 4:] + order[:c % 4]:
                 time.sleep(CHUNK_IDLE)
                 t0 = time.perf_counter()
                 if name == "matmul":
                     floor(k)
+                elif name == "gather":
+                    for _ in itertools.islice(loaders[name], k):
+                        pass
                 else:
                     runs[name](itertools.islice(loaders[name], k))
                 row[name] += time.perf_counter() - t0
         for name in steps:
             row[name + " step"] = statistics.median(steps[name]) * 1e6
+        # What no engine that gathers its batches and takes this Adam step can go below.
+        row["bound"] = row["matmul"] + row["gather"] + sum(steps["gradengine"])
         row["rss"] = current_rss_mb()
         ge_opt, t_opt = runs["gradengine"].optimizer, runs["torch"].optimizer
         row["sub ge"] = subnormals(st["exp_avg"] for st in ge_opt.state.values())
@@ -349,9 +357,11 @@ def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
         rows.append(row)
         print(f"{e + 1:>5}  {row['gradengine']:>10.3f}  {row['torch']:>8.3f}  {row['gradengine'] / row['torch']:>8.3f}"
               f"  {row['gradengine step']:>9.1f}  {row['torch step']:>9.1f}  {row['matmul']:>8.3f}"
+              f"  {row['gather']:>8.3f}"
               f"  {row['sub ge']:>8}  {row['sub torch']:>9}  {row['rss']:>6.0f}", flush=True)
     later = rows[1:] or rows
-    med = {k: statistics.median(r[k] for r in later) for k in ("gradengine", "torch", "matmul", "gradengine step", "torch step")}
+    med = {k: statistics.median(r[k] for r in later)
+           for k in ("gradengine", "torch", "matmul", "gather", "bound", "gradengine step", "torch step")}
     # Ratios are medians of per-epoch ratios: the engines' chunks of one row ran in turns, so a
     # disturbance of the shared machine hits them alike, and the paired ratio cancels most of it.
     paired = lambda a, b: statistics.median(r[a] / r[b] for r in later)  # noqa: E731
@@ -360,6 +370,9 @@ def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
           f"{paired('gradengine', 'torch'):.3f}, gradengine/matmul-only {paired('gradengine', 'matmul'):.3f}")
     print(f"  Adam step inside training (median us, epochs 2-{epochs}): gradengine {med['gradengine step']:.1f}, "
           f"torch fused {med['torch step']:.1f}, median per-epoch ratio {paired('gradengine step', 'torch step'):.3f}")
+    print(f"  matmul-only + batch gather ({med['gather']:.3f} s) + gradengine's Adam steps: {med['bound']:.3f} s, "
+          f"{paired('bound', 'matmul'):.3f}x the matmul-only time before any other op (no engine that gathers its "
+          f"batches and steps Adam this fast goes below it); gradengine / that: {paired('gradengine', 'bound'):.3f}")
     if epochs >= 2:
         first, last = rows[1], rows[-1]
         print(f"  epoch {epochs} / epoch 2: gradengine {last['gradengine'] / first['gradengine']:.3f}, "
@@ -392,7 +405,7 @@ def main(args: argparse.Namespace) -> int:
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
             print(f"batch {bs}: seconds per epoch; Adam step median us; subnormals in exp_avg (of 109,386); RSS MB")
             print(f"{'epoch':>5}  {'gradengine':>10}  {'torch':>8}  {'ge/torch':>8}  {'ge step':>9}  {'torch step':>9}"
-                  f"  {'matmul':>8}  {'sub ge':>8}  {'sub torch':>9}  {'rss':>6}")
+                  f"  {'matmul':>8}  {'gather':>8}  {'sub ge':>8}  {'sub torch':>9}  {'rss':>6}")
             steady_state(init, x, y, bs, args.epochs, args.seed)
         print(f"peak RSS of the whole run: {peak_rss_mb():.0f} MB")
         return 0

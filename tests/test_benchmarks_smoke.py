@@ -52,6 +52,7 @@ def test_bench_mnist_steady_quick(mnist_dir):
         assert bs in out
     assert out.count("median of epochs 2-3") == 2 and "epoch 3 / epoch 2" in out
     assert "gradengine/matmul-only" in out and "Adam step inside training" in out
+    assert out.count("matmul-only + batch gather") == 2
 
 
 @needs("torch")
