@@ -315,6 +315,12 @@ def matmul_only(batch_size: int, rng: np.random.Generator):
 # cycles, about 0.1 s), so no engine runs beside the other's spinning threads.
 CHUNK_IMAGES, CHUNK_IDLE = 12000, 0.2
 
+# Issue 12's targets, checked at the end of each batch size's table: gradengine / torch (median
+# of per-epoch ratios), gradengine / the matmul-only floor, Adam step / torch fused, and (batch
+# 32) epoch N / epoch 2.
+TORCH_TARGET, FLOOR_TARGET = {32: 0.7, 128: 0.85, 512: 0.85}, {128: 1.5, 512: 1.15}
+ADAM_TARGET, SLOWDOWN_TARGET = 1.5, 1.1
+
 
 def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
     """Both engines train one model each for ``epochs`` epochs, interleaved; print the table.
@@ -380,6 +386,13 @@ def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
               f"(a disturbance of the machine cancels): gradengine "
               f"{(last['gradengine'] / last['matmul']) / (first['gradengine'] / first['matmul']):.3f}, "
               f"torch {(last['torch'] / last['matmul']) / (first['torch'] / first['matmul']):.3f}")
+    checks = [("gradengine/torch", paired("gradengine", "torch"), TORCH_TARGET.get(batch_size)),
+              ("gradengine/matmul-only", paired("gradengine", "matmul"), FLOOR_TARGET.get(batch_size)),
+              ("Adam step/torch fused", paired("gradengine step", "torch step"), ADAM_TARGET)]
+    if epochs >= 2 and batch_size == 32:
+        checks.append((f"epoch {epochs}/epoch 2", rows[-1]["gradengine"] / rows[1]["gradengine"], SLOWDOWN_TARGET))
+    print("  targets (issue 12): " + "; ".join(f"{name} {value:.3f} <= {target} {'met' if value <= target else 'MISSED'}"
+                                               for name, value, target in checks if target is not None))
     print(flush=True)
 
 

@@ -53,6 +53,7 @@ def test_bench_mnist_steady_quick(mnist_dir):
     assert out.count("median of epochs 2-3") == 2 and "epoch 3 / epoch 2" in out
     assert "gradengine/matmul-only" in out and "Adam step inside training" in out
     assert out.count("matmul-only + batch gather") == 2
+    assert out.count("  targets (issue 12): gradengine/torch ") == 2 and "epoch 3/epoch 2" in out
 
 
 @needs("torch")
