@@ -22,16 +22,17 @@ is imported, unless already set in the environment).
 ``--steady`` is the measurement of training as it goes on, not of fresh epochs: gradengine and
 PyTorch (``Adam(fused=True)``) each train one model for ``--epochs`` epochs, every epoch timed,
 and the optimizer step timed inside the loop. The engines, the matmul-only floor and the bare
-batch gather take turns in chunks of 12,000 images (five per epoch), so the two epochs of a row ran at the same time, in
-turns a fraction of a second long. Per batch size it prints every epoch, the medians of epochs
-2..N and the median of the per-epoch ratios gradengine/torch (a disturbance of a shared machine
-hits both epochs of a row alike, so the paired ratio cancels most of it), epoch N /
-epoch 2 for each engine (a slowdown as training goes on shows here), the NumPy matmul-only time
-of the same shapes (the eight matmuls of one forward+backward per batch: the floor for an
-engine built on NumPy's BLAS) with gradengine's ratio to it, the time of a bare pass of the
-``DataLoader`` (gathering the batches, which both engines do), the sum of the matmul-only time,
-the gather and gradengine's Adam steps (what no engine that gathers its batches and steps Adam
-that fast can go below), and the float32 subnormals in Adam's ``exp_avg``.
+batch gather take turns in chunks of 12,000 images (five per epoch), so the two epochs of a row
+ran at the same time, in turns a fraction of a second long. Per batch size it prints every
+epoch, the medians of epochs 2..N and the median of the per-epoch ratios gradengine/torch (a
+disturbance of a shared machine hits both epochs of a row alike, so the paired ratio cancels
+most of it), epoch N / epoch 2 for each engine (a slowdown as training goes on shows here), the
+NumPy matmul-only time of the same shapes (the eight matmuls of one forward+backward per batch:
+the floor for an engine built on NumPy's BLAS) with gradengine's ratio to it, the time of a bare
+pass of the ``DataLoader`` (gathering the batches, which both engines do), the sum of the
+matmul-only time, the gather and gradengine's Adam steps (what no engine that gathers its
+batches and steps Adam that fast can go below), the float32 subnormals in Adam's ``exp_avg``,
+and a line checking issue 12's targets.
 
 Also printed (fresh-epoch mode): the forward+backward time without the optimizer step (the
 engine alone; the optimizers differ: the NumPy baseline's Adam allocates temporaries, PyTorch
@@ -310,9 +311,9 @@ def matmul_only(batch_size: int, rng: np.random.Generator):
 
 # The steady-state run interleaves the engines, the floor and the gather in chunks of this many
 # images (375 steps at batch 32, 23 at 512), not whole epochs: on a shared machine a slow stretch
-# lasts seconds, and chunks a fraction of a second apart see the same machine. Each chunk starts after
-# CHUNK_IDLE seconds of rest, longer than OpenBLAS's worker threads spin after a call (2**28
-# cycles, about 0.1 s), so no engine runs beside the other's spinning threads.
+# lasts seconds, and chunks a fraction of a second apart see the same machine. Each chunk starts
+# after CHUNK_IDLE seconds of rest, longer than OpenBLAS's worker threads spin after a call
+# (2**28 cycles, about 0.1 s), so no engine runs beside the other's spinning threads.
 CHUNK_IMAGES, CHUNK_IDLE = 12000, 0.2
 
 # Issue 12's targets, checked at the end of each batch size's table: gradengine / torch (median
