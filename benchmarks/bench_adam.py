@@ -1,17 +1,25 @@
 """Per-step time of Adam on the MNIST MLP's parameters (784-128-64-10, float32, 109,386 floats).
 
-Two measurements, each with the machine header:
+Three measurements, after the machine header:
 
 1. **In training** (the one that matters): every engine trains the reference model on MNIST at
    batch 32; after ``--warmup`` epochs (warm state: moving averages with the zeros and tiny
    values of real training), every ``opt.step()`` of the next ``--epochs`` epochs is timed
    inside the loop, where the forward and backward passes have just pushed the optimizer's
    state out of the caches. Epochs are interleaved between the engines. Engines:
-   gradengine's ``Adam`` (default: the in-place implementation), gradengine's
+   gradengine's ``Adam`` (default: the fused one-pass implementation), gradengine's
    ``Adam(fast=False)`` (the formulas as written), ``torch.optim.Adam(fused=True)`` and torch's
    default (foreach).
 2. **Isolated**: the step alone, repeated on fixed gradients (state and parameters hot in cache),
    best of 7 x 500 steps: a naive per-parameter NumPy Adam, gradengine's optimizers, torch's.
+3. **After one or two BLAS threads**: gradengine's step right after a forward + backward at
+   batch 32 whose products ran on one BLAS thread or on ``--threads``, the two alternating on one
+   model (the step itself makes no BLAS call). A step after two-thread products is slower. Our
+   reading: the other core has just read part of each weight matrix, and every write of the
+   step to those cache lines waits for that core to drop its copy (in an ad-hoc test the step
+   on the first layer's weights took twice as long after a two-thread product that read them,
+   and no longer after one that did not). So a second BLAS thread speeds up the products but
+   slows the optimizer down.
 
 ::
 
@@ -135,7 +143,7 @@ def isolated(args: argparse.Namespace) -> None:
     print(f"isolated: the step alone on fixed gradients, state hot in cache; best of {repeat} x {number} steps")
     results = {
         "naive per-parameter NumPy Adam": best(NaiveAdam(params()).step),
-        "gradengine Adam (in place)": best(optim.Adam(params(), lr=1e-3).step),
+        "gradengine Adam (fused, one pass)": best(optim.Adam(params(), lr=1e-3).step),
         "gradengine Adam(fast=False) (the formulas)": best(optim.Adam(params(), lr=1e-3, fast=False).step),
         "gradengine AdamW": best(optim.AdamW(params(), lr=1e-3).step),
         "gradengine SGD(momentum=0.9)": best(optim.SGD(params(), lr=1e-2, momentum=0.9).step),
@@ -159,6 +167,31 @@ def isolated(args: argparse.Namespace) -> None:
         print(f"  {k:55s} {v:7.1f} us/step")
 
 
+def after_threads(args: argparse.Namespace) -> None:
+    from threadpoolctl import threadpool_limits
+
+    steps, warmup = (100, 20) if args.quick else (1200, 100)
+    rng = np.random.default_rng(0)
+    model = cli.mlp((128, 64), 0)
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    xs, ys = rng.random((8, 32, 784), dtype=np.float32), rng.integers(0, 10, (8, 32))
+    many = max(args.threads, 2)
+    times: dict[int, list[float]] = {1: [], many: []}
+    for i in range(warmup + steps):
+        for n in sorted(times, reverse=bool(i % 2)):  # alternate which goes first
+            with threadpool_limits(n, user_api="blas"):
+                opt.zero_grad()
+                F.cross_entropy(model(xs[i % 8]), ys[i % 8]).backward()
+            t0 = time.perf_counter()
+            opt.step()
+            if i >= warmup:
+                times[n].append(time.perf_counter() - t0)
+    print(f"after one or {many} BLAS threads: gradengine's opt.step() right after a forward + backward "
+          f"(batch 32) on n BLAS threads, alternating, median of {steps} steps each")
+    for n, ts in times.items():
+        print(f"  products on {n} thread(s): {statistics.median(ts) * 1e6:7.1f} us/step")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
@@ -167,6 +200,8 @@ def main(argv=None) -> int:
     print_machine_header()
     in_training(args)
     isolated(args)
+    print()
+    after_threads(args)
     return 0
 
 

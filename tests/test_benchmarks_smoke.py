@@ -67,6 +67,7 @@ def test_bench_adam_quick(mnist_dir):
     out = run("bench_adam.py", "--quick", "--data-dir", str(mnist_dir))
     assert "in training:" in out and "torch Adam(fused=True)" in out and "isolated:" in out
     assert "target: gradengine Adam <= 1.5x torch fused" in out
+    assert "after one or 2 BLAS threads" in out and "products on 1 thread(s)" in out and "products on 2 thread(s)" in out
 
 
 @needs("micrograd")

@@ -130,7 +130,7 @@ def test_sgd_matches_torch(lr, momentum, dampening, nesterov, weight_decay, maxi
        eps=st.sampled_from([1e-8, 1e-3]), weight_decay=decays, amsgrad=st.booleans(), maximize=st.booleans(),
        decoupled=st.booleans(), quadratic=st.booleans(), seed=st.integers(0, 2**16), fast=st.booleans())
 def test_adam_matches_torch(lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled, quadratic, seed, fast):
-    """Both implementations (``fast``: the in-place one; else the formulas) follow torch."""
+    """Both implementations (``fast``: the fused one-pass kernel; else the formulas) follow torch."""
     kw = dict(lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
     ours, theirs = make_params(seed)
     if decoupled:
