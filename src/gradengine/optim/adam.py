@@ -54,9 +54,10 @@ class Adam(Optimizer):
         return self._state_keys if group["amsgrad"] else self._state_keys[:3]
 
     def _update(self, group, params, grads, states) -> None:
+        moments = self._state_names(group)[1:]  # zeros on the first update (or AMSGrad turned on)
         for p, st in zip(params, states):
             st["step"] = st.get("step", 0) + 1
-            st.update((k, np.zeros_like(p)) for k in self._state_names(group)[1:] if k not in st)  # new: zeros
+            st.update((k, np.zeros_like(p)) for k in moments if k not in st)
         beta1, beta2 = group["betas"]
         adam(params, grads, [st["exp_avg"] for st in states], [st["exp_avg_sq"] for st in states],
              [st.get("max_exp_avg_sq") for st in states], [st["step"] for st in states],
@@ -91,17 +92,16 @@ def adam(params: list[np.ndarray], grads: list[np.ndarray], exp_avgs: list[np.nd
     arrays it can update through flat views: parameter and state contiguous in one order)."""
     kw = dict(amsgrad=amsgrad, beta1=beta1, beta2=beta2, lr=lr, weight_decay=weight_decay, eps=eps, maximize=maximize,
               decoupled_weight_decay=decoupled_weight_decay)
-    fast = fast is not False
     fused = []  # per parameter: a float array contiguous in one order with its state (flat views line up)
     for p, m, v, v_max in zip(params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs):
         order = "c_contiguous" if p.flags.c_contiguous else "f_contiguous"
-        fused.append(fast and p.ndim > 0 and p.dtype in (np.float32, np.float64)
+        fused.append(fast is not False and p.ndim > 0 and p.dtype in (np.float32, np.float64)
                      and all(getattr(a.flags, order) for a in (p, m, v, v_max if amsgrad else p)))
+    lists = (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps)
     for impl, chosen in ((_fused_adam, True), (_single_tensor_adam, False)):
         pick = [i for i, f in enumerate(fused) if f is chosen]
         if pick:
-            impl(*([xs[i] for i in pick] for xs in (params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs,
-                                                    state_steps)), **kw)
+            impl(*([xs[i] for i in pick] for xs in lists), **kw)
 
 
 def _single_tensor_adam(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, state_steps, *, amsgrad,
