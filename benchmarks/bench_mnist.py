@@ -17,6 +17,7 @@ is imported, unless already set in the environment).
     python benchmarks/bench_mnist.py --limit 6000 --rounds 3  # quick
     python benchmarks/bench_mnist.py --full                # also: 10 epochs, test accuracy
     python benchmarks/bench_mnist.py --steady              # steady state: 10 epochs per engine
+    python benchmarks/bench_mnist.py --steady --runs 3     # three in a row, then every target run by run
     python benchmarks/bench_mnist.py --steady --quick      # smoke run (seconds)
 
 ``--steady`` is the measurement of training as it goes on, not of fresh epochs: gradengine and
@@ -32,7 +33,8 @@ the floor for an engine built on NumPy's BLAS) with gradengine's ratio to it, th
 pass of the ``DataLoader`` (gathering the batches, which both engines do), the sum of the
 matmul-only time, the gather and gradengine's Adam steps (what no engine that gathers its
 batches and steps Adam that fast can go below), the float32 subnormals in Adam's ``exp_avg``,
-and a line checking issue 12's targets.
+and a line checking issue 12's targets. ``--runs N`` repeats all of it and ends with every
+target's figure run by run and how many runs met it (the README quotes that summary).
 
 Also printed (fresh-epoch mode): the forward+backward time without the optimizer step (the
 engine alone; the optimizers differ: the NumPy baseline's Adam allocates temporaries, PyTorch
@@ -67,8 +69,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--full", action="store_true", help="also train gradengine for --epochs epochs and report test accuracy")
     p.add_argument("--epochs", type=int, default=10, help="epochs of the --steady run and of the --full accuracy run")
     p.add_argument("--steady", action="store_true", help="steady-state mode: both engines train --epochs epochs, interleaved")
+    p.add_argument("--runs", type=int, default=1, help="--steady: repeat the whole measurement N times, then summarise")
     p.add_argument("--quick", action="store_true", help="smoke run: 1000 images, 2 rounds, 3 epochs, batch 32 and 128")
     args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error(f"--runs must be at least 1, got {args.runs}")
+    if args.runs > 1 and not args.steady:
+        p.error("--runs repeats the --steady measurement; add --steady (fresh epochs take --rounds)")
     if args.quick:
         args.limit = min(args.limit or 1000, 1000)
         args.rounds, args.epochs = min(args.rounds, 2), min(args.epochs, 3)
@@ -323,8 +330,9 @@ TORCH_TARGET, FLOOR_TARGET = {32: 0.7, 128: 0.85, 512: 0.85}, {128: 1.5, 512: 1.
 ADAM_TARGET, SLOWDOWN_TARGET = 1.5, 1.1
 
 
-def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
+def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> dict[str, tuple]:
     """Both engines train one model each for ``epochs`` epochs, interleaved; print the table.
+    Returns ``{figure: (value, target or None)}``: the targets line, and the floors' bound.
 
     Every epoch of each engine is timed as the sum of its chunks (``CHUNK_IMAGES``); the chunks
     of gradengine, torch, the matmul-only floor and a bare pass of the ``DataLoader`` (the batch
@@ -395,6 +403,23 @@ def steady_state(init, x, y, batch_size: int, epochs: int, seed: int) -> None:
     print("  targets (issue 12): " + "; ".join(f"{name} {value:.3f} <= {target} {'met' if value <= target else 'MISSED'}"
                                                for name, value, target in checks if target is not None))
     print(flush=True)
+    results = {name: (value, target) for name, value, target in checks}
+    results["bound/matmul-only"] = (paired("bound", "matmul"), None)
+    return results
+
+
+def print_summary(runs: list[dict[int, dict[str, tuple]]]) -> None:
+    """Every figure of every run, one line per batch size and figure, and how often its target held."""
+    print(f"summary of {len(runs)} run(s): each figure as the targets line printed it, run by run")
+    for bs in runs[0]:
+        for name, (_, target) in runs[0][bs].items():
+            values = [run[bs][name][0] for run in runs]
+            line = f"  batch {bs:>3}  {name:<24} " + " ".join(f"{v:6.3f}" for v in values)
+            if target is not None:
+                met = sum(v <= target for v in values)
+                line += f"   target <= {target}: met in {met} of {len(values)}"
+            print(line)
+    print(flush=True)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -416,11 +441,18 @@ def main(args: argparse.Namespace) -> int:
               f"{args.epochs} epochs per engine, interleaved; torch Adam(fused=True), {args.threads} threads")
         print("targets (issue 12): batch 32 median <= 0.7x torch, epoch 10 <= 1.1x epoch 2; batch 128/512 <= 0.85x "
               "torch; vs matmul-only <= 1.5x (128), <= 1.15x (512); Adam step in training <= 1.5x torch fused\n")
-        for bs in [int(b) for b in args.batch_sizes.split(",")]:
-            print(f"batch {bs}: seconds per epoch; Adam step median us; subnormals in exp_avg (of 109,386); RSS MB")
-            print(f"{'epoch':>5}  {'gradengine':>10}  {'torch':>8}  {'ge/torch':>8}  {'ge step':>9}  {'torch step':>9}"
-                  f"  {'matmul':>8}  {'gather':>8}  {'sub ge':>8}  {'sub torch':>9}  {'rss':>6}")
-            steady_state(init, x, y, bs, args.epochs, args.seed)
+        runs = []
+        for r in range(args.runs):
+            if args.runs > 1:
+                print(f"run {r + 1} of {args.runs}")
+            results = {}
+            for bs in [int(b) for b in args.batch_sizes.split(",")]:
+                print(f"batch {bs}: seconds per epoch; Adam step median us; subnormals in exp_avg (of 109,386); RSS MB")
+                print(f"{'epoch':>5}  {'gradengine':>10}  {'torch':>8}  {'ge/torch':>8}  {'ge step':>9}  {'torch step':>9}"
+                      f"  {'matmul':>8}  {'gather':>8}  {'sub ge':>8}  {'sub torch':>9}  {'rss':>6}")
+                results[bs] = steady_state(init, x, y, bs, args.epochs, args.seed)
+            runs.append(results)
+        print_summary(runs)
         print(f"peak RSS of the whole run: {peak_rss_mb():.0f} MB")
         return 0
     print(f"MNIST {len(x)} training images, float32; model 784-128-64-10, Adam lr {LR}; "
