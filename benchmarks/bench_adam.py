@@ -16,10 +16,11 @@ Three measurements, after the machine header:
    batch 32 whose products ran on one BLAS thread or on ``--threads``, the two alternating on one
    model (the step itself makes no BLAS call). A step after two-thread products is slower. Our
    reading: the other core has just read part of each weight matrix, and every write of the
-   step to those cache lines waits for that core to drop its copy (in an ad-hoc test the step
-   on the first layer's weights took twice as long after a two-thread product that read them,
-   and no longer after one that did not). So a second BLAS thread speeds up the products but
-   slows the optimizer down.
+   step to those cache lines waits for that core to drop its copy. The section ends with the
+   test of that reading: the first layer's weights, right after only its forward product, each
+   half of the rows updated alone by the same ``adam()`` call. After a one-thread product both
+   halves take the same time; after a two-thread one, the half the other thread read is the
+   slow one. So a second BLAS thread speeds up the products but slows the optimizer down.
 
 ::
 
@@ -190,6 +191,29 @@ def after_threads(args: argparse.Namespace) -> None:
           f"(batch 32) on n BLAS threads, alternating, median of {steps} steps each")
     for n, ts in times.items():
         print(f"  products on {n} thread(s): {statistics.median(ts) * 1e6:7.1f} us/step")
+
+    # Which part: the first layer's weights, its two halves of rows updated separately (the same
+    # adam() call the optimizer makes) right after only its forward product, x @ W.T.
+    layer = model[1]
+    w, b = layer.weight.data, layer.bias.data
+    halves = {"rows 0-63": slice(0, 64), "rows 64-127": slice(64, 128)}
+    state = {k: (np.zeros_like(w[r]), np.zeros_like(w[r]), np.full_like(w[r], 1e-3)) for k, r in halves.items()}
+    part: dict[tuple[int, str], list[float]] = {(n, k): [] for n in times for k in halves}
+    for i in range(warmup + steps):
+        for n in sorted(times, reverse=bool(i % 2)):
+            for k in sorted(halves, reverse=bool(i // 2 % 2)):
+                with threadpool_limits(n, user_api="blas"):
+                    F.linear(xs[i % 8], layer.weight, layer.bias)
+                m, v, g = state[k]
+                t0 = time.perf_counter()
+                optim.adam.adam([w[halves[k]]], [g], [m], [v], [None], [1], amsgrad=False, beta1=0.9, beta2=0.999,
+                           lr=0.0, weight_decay=0.0, eps=1e-8, maximize=False, decoupled_weight_decay=False)
+                if i >= warmup:
+                    part[n, k].append(time.perf_counter() - t0)
+    print(f"  the first layer's weights ({w.shape[0]} x {w.shape[1]}), right after only its forward product, each half "
+          f"of the rows updated alone (median us):")
+    for n in times:
+        print(f"    forward on {n} thread(s): " + ", ".join(f"{k} {statistics.median(part[n, k]) * 1e6:6.1f}" for k in halves))
 
 
 def main(argv=None) -> int:

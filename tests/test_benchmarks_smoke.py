@@ -68,6 +68,8 @@ def test_bench_adam_quick(mnist_dir):
     assert "in training:" in out and "torch Adam(fused=True)" in out and "isolated:" in out
     assert "target: gradengine Adam <= 1.5x torch fused" in out
     assert "after one or 2 BLAS threads" in out and "products on 1 thread(s)" in out and "products on 2 thread(s)" in out
+    assert "each half of the rows updated alone" in out
+    assert "forward on 1 thread(s): rows 0-63" in out and "forward on 2 thread(s): rows 0-63" in out and "rows 64-127" in out
 
 
 @needs("micrograd")
