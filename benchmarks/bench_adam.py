@@ -195,7 +195,7 @@ def after_threads(args: argparse.Namespace) -> None:
     # Which part: the first layer's weights, its two halves of rows updated separately (the same
     # adam() call the optimizer makes) right after only its forward product, x @ W.T.
     layer = model[1]
-    w, b = layer.weight.data, layer.bias.data
+    w = layer.weight.data
     halves = {"rows 0-63": slice(0, 64), "rows 64-127": slice(64, 128)}
     state = {k: (np.zeros_like(w[r]), np.zeros_like(w[r]), np.full_like(w[r], 1e-3)) for k, r in halves.items()}
     part: dict[tuple[int, str], list[float]] = {(n, k): [] for n in times for k in halves}
@@ -207,7 +207,7 @@ def after_threads(args: argparse.Namespace) -> None:
                 m, v, g = state[k]
                 t0 = time.perf_counter()
                 optim.adam.adam([w[halves[k]]], [g], [m], [v], [None], [1], amsgrad=False, beta1=0.9, beta2=0.999,
-                           lr=0.0, weight_decay=0.0, eps=1e-8, maximize=False, decoupled_weight_decay=False)
+                                lr=0.0, weight_decay=0.0, eps=1e-8, maximize=False, decoupled_weight_decay=False)
                 if i >= warmup:
                     part[n, k].append(time.perf_counter() - t0)
     print(f"  the first layer's weights ({w.shape[0]} x {w.shape[1]}), right after only its forward product, each half "
