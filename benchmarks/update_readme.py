@@ -34,10 +34,11 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from gradengine._files import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 BEGIN = re.compile(r'^<!-- output of: (?P<command>.+?)(?:, from "(?P<start>[^"]+)")? -->$')
@@ -118,17 +119,6 @@ def regenerate(text: str, outputs: dict[str, str], name: str = "README.md") -> s
     return "\n".join(lines)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--readme", type=Path, default=REPO / "README.md", help="the file to update (default: README.md)")
@@ -158,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             outputs[command] = run_command(command, args.timeout)
             print(f"        done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-        write_atomically(args.readme, regenerate(text, outputs, args.readme.name))
+        with atomic_write(args.readme) as f:
+            f.write(regenerate(text, outputs, args.readme.name).encode("utf-8"))
     except ReadmeError as e:
         print(f"update_readme: {e}\n{args.readme} is unchanged.", file=sys.stderr)
         return 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -358,6 +359,9 @@ def test_download_success_from_second_mirror(tmp_path, monkeypatch, capsys, fake
     result = load_mnist(tmp_path, verbose=True)
     assert_loaded(result, fake_checksums)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{name}.gz" for name in MNIST_NAMES)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {0o666 & ~umask}  # ordinary files, not 0600
     assert len(server.requests) == 8  # each file: first mirror fails, second serves
     stderr = capsys.readouterr().err
     assert "100%" in stderr and "train-images-idx3-ubyte.gz" in stderr  # tqdm's bar: size, rate, ETA
@@ -653,3 +657,31 @@ def test_load_mnist_docs_lead_to_float32():
     doc = load_mnist.__doc__
     assert "normalize=True" in doc and "float32" in doc
     assert "divide by 255.0 for" not in doc  # the old advice, which gave float64 batches
+
+
+def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
+    """The one atomic writer (checkpoints, plots, downloads): a rejected or failed write leaves
+    the old file and no temporary behind; a good one lands with ordinary permissions."""
+    from gradengine._files import atomic_write
+
+    target = tmp_path / "f.bin"
+    target.write_bytes(b"old")
+
+    def reject(tmp):
+        assert tmp.read_bytes() == b"new"  # closed and complete when checked
+        raise ValueError("bad content")
+
+    with pytest.raises(ValueError, match="bad content"):
+        with atomic_write(target, check=reject) as f:
+            f.write(b"new")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(target) as f:
+            f.write(b"half")
+            raise KeyboardInterrupt
+    assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
+    with atomic_write(target) as f:
+        f.write(b"new")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [target]
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

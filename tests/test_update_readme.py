@@ -3,6 +3,7 @@ README's figures all sit in such blocks, so the benchmarks regenerate them (issu
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -26,9 +27,13 @@ def test_blocks_get_the_output_and_the_rest_is_untouched(tmp_path):
     before = (f"# title\n\ntext before\n<!-- output of: {PRINT_TWO} -->\n```\nold figures\n```\n"
               "<!-- end of output -->\ntext after, with a trailing space \n")
     readme.write_text(before)
+    readme.chmod(0o644)
     proc = update(readme)
     assert proc.returncode == 0, proc.stderr
     assert readme.read_text() == before.replace("old figures", "one\ntwo")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert readme.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
     assert update(readme).returncode == 0 and readme.read_text() == before.replace("old figures", "one\ntwo")
 
 

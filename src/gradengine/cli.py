@@ -33,7 +33,6 @@ import contextlib
 import math
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ import numpy as np
 
 from . import functional as F
 from . import nn, optim
+from ._files import atomic_write
 from .data import DataLoader, MNISTError, MNISTNotFoundError, load_mnist
 from .grad_mode import AnomalyError, detect_anomaly, no_grad
 from .nn.module import MODEL_PREFIX, CheckpointError, StateDictError, load_npz, save_npz
@@ -358,17 +358,9 @@ def save_curves(path: Path, history: dict[str, list[float]]) -> Optional[str]:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_write(path) as f:
             fig.savefig(f, format="png", dpi=100)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a plot is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
     finally:
         plt.close(fig)
     return None

@@ -30,13 +30,14 @@ import math
 import numbers
 import os
 import sys
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
 from typing import Iterator, Union
 
 import numpy as np
+
+from ._files import atomic_write
 
 __all__ = [
     "MNISTError",
@@ -256,26 +257,22 @@ def _fetch(url: str, dest: Path, expected_sha256: str | None, ndim: int, verbose
     """Download ``url`` to ``dest`` atomically, checking the content before it lands there.
 
     The bytes go to a temporary file in ``dest``'s directory, are checked with ``read_idx``,
-    and only then ``os.replace``-d onto ``dest``; on any failure the temporary file is removed.
+    and only then moved onto ``dest`` (:func:`gradengine._files.atomic_write`); on any failure the
+    temporary file is removed.
     With ``verbose``, a tqdm progress bar (size, rate, ETA) is drawn on stderr.
     """
     from tqdm.auto import tqdm
 
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            with tqdm(total=total, desc=dest.name, unit="B", unit_scale=True, unit_divisor=1024,
-                      file=sys.stderr, disable=not verbose, leave=True) as bar:
-                while chunk := response.read(1 << 16):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        read_idx(tmp, expected_sha256, ndim=ndim)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+    check = lambda tmp: read_idx(tmp, expected_sha256, ndim=ndim)  # noqa: E731
+    with atomic_write(dest, check=check, suffix=".part") as out, \
+            urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        with tqdm(total=total, desc=dest.name, unit="B", unit_scale=True, unit_divisor=1024,
+                  file=sys.stderr, disable=not verbose, leave=True) as bar:
+            while chunk := response.read(1 << 16):
+                out.write(chunk)
+                bar.update(len(chunk))
 
 
 def _download(name: str, directory: Path, expected_sha256: str | None, ndim: int, verbose: bool) -> str | None:

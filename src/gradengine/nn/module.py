@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Iterator, Mapping, NamedTuple, Union
 
 import numpy as np
 
+from .._files import atomic_write
 from ..engine import Value
 from ..tensor import Tensor  # the tensor engine imports nothing from nn: no cycle
 
@@ -240,17 +240,8 @@ def save_npz(path: Union[str, os.PathLike], arrays: Mapping[str, np.ndarray]) ->
     """Write ``arrays`` to an ``.npz`` file atomically: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; a checkpoint is not
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def load_npz(path: Union[str, os.PathLike]) -> dict[str, np.ndarray]:
