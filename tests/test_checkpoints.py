@@ -246,3 +246,19 @@ def test_load_non_strict_from_a_file_and_scalar_modules(tmp_path):
     assert result.missing_keys == [k for k in bigger.state_dict() if k.startswith("layers.2")]
     assert result.unexpected_keys == []
     assert all(isinstance(p, Value) for p in bigger.parameters())
+
+
+def test_damaged_hidden_sizes_are_caught_before_the_model_is_built(trained, tmp_path, monkeypatch):
+    """A 'hidden' entry that no longer matches the weights (here: a layer of 10**11 units, whose
+    model would need 300 TiB) is named as damage, before anything is allocated for it."""
+    arrays = dict(np.load(trained, allow_pickle=False))
+    arrays["hidden"] = np.array([10**11], dtype=np.int64)
+    np.savez(tmp_path / "big.npz", **arrays)
+    monkeypatch.setattr(cli, "mlp", lambda *a, **k: pytest.fail("the model was built before the file was checked"))
+    with pytest.raises(CheckpointError, match=r"big\.npz: the model does not match its hidden sizes \[100000000000\]"):
+        cli.load_checkpoint(tmp_path / "big.npz")
+
+
+@pytest.mark.parametrize("hidden", [(128, 64), (8,), (3, 5, 7)])
+def test_mlp_shapes_are_the_shapes_of_mlp(hidden):
+    assert cli.mlp_shapes(hidden) == {k: v.shape for k, v in cli.mlp(hidden).state_dict().items()}

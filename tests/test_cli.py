@@ -168,7 +168,11 @@ def test_progress_bar_is_tqdm_and_is_cleared(tmp_path, capsys, fake_data):
     (["--lr", "-1"], "--lr: expected a finite positive number, got -1"),
     (["--lr", "fast"], "--lr: expected a positive number, got 'fast'"),
     (["--epochs", "0"], "--epochs: expected a positive integer, got 0"),
-    (["--batch-size", "1.5"], "--batch-size: expected a positive integer, got '1.5'"),
+    (["--batch-size", "1.5"], "--batch-size: expected an integer from 1 to 2**63-1, got '1.5'"),
+    # a checkpoint stores these as int64s, BLAS takes a C int: too large is refused up front
+    (["--batch-size", str(2**63)], "--batch-size: expected an integer from 1 to 2**63-1, got 9223372036854775808"),
+    (["--limit", "1" + "0" * 20], "--limit: expected an integer from 1 to 2**63-1, got 1" + "0" * 20),
+    (["--threads", str(2**31)], "--threads: expected an integer from 1 to 2**31-1, got 2147483648"),
     (["--hidden"], "--hidden: expected at least one argument"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
@@ -193,6 +197,34 @@ def test_out_dir_that_is_a_file_fails_before_any_data(tmp_path, capsys, no_data)
     assert one_error_line(err) == f"gradengine: error: --out-dir {tmp_path / 'taken'} is an existing file, not a directory\n"
     code, _, err = run(quick(tmp_path / "taken" / "sub"), capsys)
     assert code == 2 and "is a file, not a directory" in one_error_line(err)
+
+
+def test_out_dir_that_is_a_broken_link_fails_before_any_data(tmp_path, capsys, no_data):
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    code, _, err = run(quick(tmp_path / "link"), capsys)
+    assert code == 2
+    assert one_error_line(err) == (f"gradengine: error: --out-dir {tmp_path / 'link'} is a symbolic link to "
+                                   f"{tmp_path / 'nowhere'}, which does not exist\n")
+
+
+@pytest.mark.parametrize("name", ["checkpoint.npz", "curves.png"])
+def test_output_file_that_is_a_directory_fails_before_any_data(name, tmp_path, capsys, no_data):
+    (tmp_path / "run" / name).mkdir(parents=True)
+    for extra in ((), ("--overwrite",)):
+        code, _, err = run(quick(tmp_path / "run", *extra), capsys)
+        assert code == 2
+        assert one_error_line(err) == (
+            f"gradengine: error: --out-dir {tmp_path / 'run'}: {tmp_path / 'run' / name} is a directory, so the run "
+            f"cannot write its {name} there (remove it, or pass --out-dir DIR for another folder)\n")
+
+
+def test_a_model_too_big_for_memory_fails_before_any_data(tmp_path, capsys, no_data):
+    code, _, err = run(quick(tmp_path / "run", "--hidden", "100000000000"), capsys)
+    assert code == 2
+    assert one_error_line(err).startswith(
+        "gradengine: error: the model 784-100000000000-10 (79,500,000,000,010 parameters) at batch 32 needs about ")
+    assert err.rstrip().endswith("of memory: give smaller --hidden sizes (or --batch-size)")
+    assert not (tmp_path / "run").exists()
 
 
 def test_data_dir_that_is_a_file_fails_before_any_data(tmp_path, capsys, no_data):
@@ -376,6 +408,57 @@ def test_a_new_run_does_not_replace_an_existing_run(tmp_path, capsys, fake_data)
     code, _, err = run(quick(tmp_path / "run", "--limit", "200", "--overwrite"), capsys)
     assert code == 0, err
     assert cli.load_checkpoint(ckpt).epoch == 1 and cli.load_checkpoint(ckpt).limit == 200
+
+
+def test_a_checkpoint_that_cannot_be_written_ends_in_one_line_keeping_the_last_one(tmp_path, capsys, fake_data,
+                                                                                     monkeypatch):
+    real, calls = cli.save_checkpoint, []
+
+    def disk_full_at_epoch_2(path, result, *args):
+        calls.append(result["epoch"])
+        if result["epoch"] == 2:
+            raise OSError(28, "No space left on device", str(path))
+        real(path, result, *args)
+
+    monkeypatch.setattr(cli, "save_checkpoint", disk_full_at_epoch_2)
+    ckpt = tmp_path / "run" / "checkpoint.npz"
+    code, out, err = run(quick(tmp_path / "run", "--epochs", "3"), capsys)
+    assert code == 2 and calls == [1, 2]
+    assert one_error_line(err) == (f"gradengine: error: cannot write the checkpoint of epoch 2 to {ckpt} "
+                                   f"(No space left on device); {ckpt} still holds epoch 1\n")
+    assert cli.load_checkpoint(ckpt).epoch == 1 and not (tmp_path / "run" / "curves.png").exists()
+
+
+def test_ctrl_c_while_writing_the_curves_says_the_checkpoint_is_written(tmp_path, capsys, fake_data, monkeypatch):
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "save_curves", interrupted)
+    ckpt = tmp_path / "run" / "checkpoint.npz"
+    code, _, err = run(quick(tmp_path / "run"), capsys)
+    assert code == 130
+    assert err.strip() == f"gradengine: interrupted while writing the curves; {ckpt} holds epoch 1"
+    assert cli.load_checkpoint(ckpt).epoch == 1
+
+
+def test_overwrite_never_leaves_one_runs_checkpoint_beside_anothers_curves(tmp_path, capsys, fake_data, monkeypatch):
+    ckpt, curves = tmp_path / "run" / "checkpoint.npz", tmp_path / "run" / "curves.png"
+    assert run(quick(tmp_path / "run", "--epochs", "2"), capsys)[0] == 0 and curves.exists()
+    # the new run diverges before its first checkpoint: the earlier run is left whole
+    assert run(quick(tmp_path / "run", "--overwrite", "--lr", "1e30"), capsys)[0] == 3
+    assert cli.load_checkpoint(ckpt).epoch == 2 and curves.exists()
+    # the new run replaces the checkpoint, then stops before its own curves: the old curves are gone
+    monkeypatch.setattr(cli, "save_curves", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert run(quick(tmp_path / "run", "--overwrite", "--hidden", "8"), capsys)[0] == 130
+    assert cli.load_checkpoint(ckpt).hidden == [8] and not curves.exists()
+    # resuming in place keeps the run's own curves until they are redrawn
+    monkeypatch.undo()
+    monkeypatch.setattr(cli, "load_mnist", fake_data)
+    assert run(quick(tmp_path / "run", "--overwrite", "--hidden", "8"), capsys)[0] == 0 and curves.exists()
+    seen = []
+    monkeypatch.setattr(cli, "save_curves", lambda path, history: seen.append(path.exists()))
+    assert run(["train", "--no-progress", "--resume", ckpt, "--epochs", "2"], capsys)[0] == 0
+    assert seen == [True]
 
 
 def test_resume_into_another_run_directory_is_refused(tmp_path, capsys, fake_data):

@@ -57,7 +57,8 @@ DEFAULT_HIDDEN = (128, 64)
 DEFAULT_OUT_DIR = "runs/mnist"
 CHECKPOINT_NAME, CURVES_NAME = "checkpoint.npz", "curves.png"
 EXIT_USAGE, EXIT_DIVERGED, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 3, 130, 141
-MAX_SEED = 2**63 - 1  # the seed is stored as an int64 in the checkpoint
+MAX_INT64 = 2**63 - 1  # the seed, the batch size and the limit are stored as int64s in the checkpoint
+MAX_THREADS = 2**31 - 1  # the BLAS libraries take a C int
 
 
 class CLIError(Exception):
@@ -88,6 +89,15 @@ def mlp(hidden: Sequence[int] = DEFAULT_HIDDEN, seed: int = 0, n_in: int = 784, 
         layers += [nn.Linear(a, b, rng=rng), nn.ReLU()]
     layers.append(nn.Linear(sizes[-1], n_out, rng=rng))
     return nn.Sequential(*layers)
+
+
+def mlp_shapes(hidden: Sequence[int] = DEFAULT_HIDDEN, n_in: int = 784, n_out: int = 10) -> dict[str, tuple[int, ...]]:
+    """The ``state_dict`` shapes of ``mlp(hidden)``, without building it (to check a file first)."""
+    sizes = [n_in, *hidden, n_out]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes[f"{2 * i + 1}.weight"], shapes[f"{2 * i + 1}.bias"] = (b, a), (b,)
+    return shapes
 
 
 def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> float:
@@ -285,9 +295,13 @@ def load_checkpoint(path: "str | os.PathLike[str]") -> Checkpoint:
         lengths = {k: len(v) for k, v in history.items()}
         raise CheckpointError(f"{path} is damaged: its history {lengths} does not cover its {epoch} epochs")
 
+    model_sd = {k[len(MODEL_PREFIX):]: v for k, v in ckpt.items() if k.startswith(MODEL_PREFIX)}
+    saved = {k: v.shape for k, v in model_sd.items()}
+    if saved != mlp_shapes(hidden):  # checked before building the model: a damaged 'hidden' could be huge
+        raise CheckpointError(f"{path}: the model does not match its hidden sizes {hidden}: it holds {saved}, "
+                              f"expected {mlp_shapes(hidden)}")
     model = mlp(hidden, seed)
     opt = optim.Adam(model.parameters())
-    model_sd = {k[len(MODEL_PREFIX):]: v for k, v in ckpt.items() if k.startswith(MODEL_PREFIX)}
     opt_sd = {k[len("optimizer/"):]: v for k, v in ckpt.items() if k.startswith("optimizer/")}
     try:
         model.load_state_dict(model_sd)
@@ -384,7 +398,9 @@ def _int_type(minimum: int, maximum: Optional[int] = None, what: str = "") -> Ca
 
 
 _positive_int = _int_type(1, what="a positive integer")
-_seed_int = _int_type(0, MAX_SEED, what=f"an integer from 0 to 2**63-1")
+_seed_int = _int_type(0, MAX_INT64, what="an integer from 0 to 2**63-1")
+_count_int = _int_type(1, MAX_INT64, what="an integer from 1 to 2**63-1")
+_threads_int = _int_type(1, MAX_THREADS, what="an integer from 1 to 2**31-1")
 
 
 def _positive_float(text: str) -> float:
@@ -398,12 +414,19 @@ def _positive_float(text: str) -> float:
 
 
 def _check_out_dir(out_dir: Path, flag: str = "--out-dir") -> None:
-    """The output directory can be created (or exists as a directory) and is writable."""
+    """The output directory can be created (or exists as a directory) and is writable, and
+    neither of the files a run writes there is a directory."""
+    if out_dir.is_symlink() and not out_dir.exists():
+        raise CLIError(f"{flag} {out_dir} is a symbolic link to {os.readlink(out_dir)}, which does not exist")
     if out_dir.exists():
         if not out_dir.is_dir():
             raise CLIError(f"{flag} {out_dir} is an existing file, not a directory")
         if not os.access(out_dir, os.W_OK | os.X_OK):
             raise CLIError(f"{flag} {out_dir} is not writable")
+        for name in (CHECKPOINT_NAME, CURVES_NAME):
+            if (out_dir / name).is_dir():
+                raise CLIError(f"{flag} {out_dir}: {out_dir / name} is a directory, so the run cannot write its "
+                               f"{name} there (remove it, or pass --out-dir DIR for another folder)")
         return
     parent = out_dir.absolute().parent
     while not parent.exists():
@@ -412,6 +435,23 @@ def _check_out_dir(out_dir: Path, flag: str = "--out-dir") -> None:
         raise CLIError(f"{flag} {out_dir} cannot be created: {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise CLIError(f"{flag} {out_dir} cannot be created: {parent} is not writable")
+
+
+def _check_memory(hidden: Sequence[int], batch_size: int) -> None:
+    """Refuse a model that cannot fit in this machine's memory, rather than fail after loading the data."""
+    sizes = [784, *hidden, 10]
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    # float32 weights, their gradients and Adam's two moments, and a few arrays per layer of one
+    # batch (at most the 60000 training images) in the forward and the backward pass
+    need = 4 * (4 * params + 3 * min(batch_size, 60000) * sum(sizes))
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # not a POSIX system: nothing to compare with
+        return
+    if need > total:
+        raise CLIError(f"the model 784-{'-'.join(map(str, hidden))}-10 ({params:,} parameters) at batch "
+                       f"{batch_size} needs about {need / 2**30:,.1f} GiB, more than this machine's "
+                       f"{total / 2**30:,.1f} GiB of memory: give smaller --hidden sizes (or --batch-size)")
 
 
 def _check_data_dir(data_dir: Optional[str]) -> None:
@@ -458,7 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--epochs", type=_positive_int, default=10,
                    help="total number of epochs; a resumed run continues up to it (default: 10)")
-    t.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+    t.add_argument("--batch-size", type=_count_int, default=None, metavar="N",
                    help="mini-batch size (default: 32, or the checkpoint's when resuming)")
     t.add_argument("--lr", type=_positive_float, default=None,
                    help="Adam learning rate (default: 1e-3, or the checkpoint's when resuming)")
@@ -467,7 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=_seed_int, default=None,
                    help="seed of the initialisation and the shuffling, 0 to 2**63-1 "
                         "(default: 0, or the checkpoint's when resuming)")
-    t.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    t.add_argument("--limit", type=_count_int, default=None, metavar="N",
                    help="train on the first N training images only, for quick runs "
                         "(default: all 60000, or the checkpoint's when resuming)")
     t.add_argument("--data-dir", default=None, metavar="DIR",
@@ -482,7 +522,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true",
                    help="let a new run replace the checkpoint and curves of a run already in --out-dir "
                         "(default: refuse)")
-    t.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+    t.add_argument("--threads", type=_threads_int, default=1, metavar="N",
                    help="threads of the BLAS matrix products (default: 1; on a busy machine more threads wait "
                         "for each other and an epoch gets many times slower: benchmarks/bench_train.py --threads 1 2)")
     t.add_argument("--detect-anomaly", action="store_true",
@@ -511,6 +551,7 @@ class _Run:
     started: bool = False           # data loaded, training begun
     epoch: int = 0                  # the epoch being trained (1-based) once started
     written_epoch: Optional[int] = None  # the last epoch this run wrote to ckpt_path
+    trained: bool = False           # every epoch done: the curves are being written
 
     def checkpoint_state(self) -> str:
         """Where the last completed epoch is, in words."""
@@ -577,6 +618,7 @@ def _train_command(args: argparse.Namespace) -> int:
         out_dir = Path(args.resume).parent if ckpt is not None else Path(DEFAULT_OUT_DIR)
     _check_out_dir(out_dir)
     _check_data_dir(args.data_dir)
+    _check_memory(settings["hidden"], settings["batch_size"])
     run = _Run(ckpt_path=out_dir / CHECKPOINT_NAME, resumed=ckpt)
     continuing_in_place = ckpt is not None and run.ckpt_path.exists() and run.ckpt_path.resolve() == ckpt.path.resolve()
     existing = None if continuing_in_place else _existing_run(out_dir)
@@ -590,7 +632,8 @@ def _train_command(args: argparse.Namespace) -> int:
         return 0
 
     def interrupted() -> int:
-        during = f"during epoch {run.epoch}" if run.started else "before training started"
+        during = ("while writing the curves" if run.trained else
+                  f"during epoch {run.epoch}" if run.started else "before training started")
         print(f"\ngradengine: interrupted {during}; {run.checkpoint_state()}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
@@ -619,7 +662,17 @@ def _train_command(args: argparse.Namespace) -> int:
                 progress(epoch, done, total, loss)
 
         def on_epoch(result: dict[str, Any]) -> None:
-            save_checkpoint(run.ckpt_path, result, hidden, settings["seed"], batch_size, settings["limit"])
+            try:
+                save_checkpoint(run.ckpt_path, result, hidden, settings["seed"], batch_size, settings["limit"])
+            except OSError as e:  # a full disk, a folder removed under the run: the last checkpoint stands
+                kept = (f"{run.ckpt_path} still holds epoch {run.written_epoch}" if run.written_epoch is not None
+                        else f"{run.ckpt_path} is unchanged" if run.ckpt_path.exists() else "no checkpoint was written")
+                raise CLIError(f"cannot write the checkpoint of epoch {result['epoch']} to {run.ckpt_path} "
+                               f"({e.strerror or e}); {kept}") from None
+            if run.written_epoch is None and not continuing_in_place:
+                # the new run has replaced an earlier run's checkpoint (--overwrite): its curves go too,
+                # so the folder never holds the checkpoint of one run beside the curves of another
+                (out_dir / CURVES_NAME).unlink(missing_ok=True)
             run.written_epoch = result["epoch"]
             run.epoch = result["epoch"] + 1
             h = result["history"]
@@ -638,6 +691,17 @@ def _train_command(args: argparse.Namespace) -> int:
         finally:
             if progress is not None:
                 progress.close()
+
+        run.trained = True
+        history = result["history"]
+        print(f"test accuracy {history['test_acc'][-1]:.4f} after {_epochs(result['epoch'])}")
+        print(f"checkpoint: {run.ckpt_path}")
+        try:
+            note = save_curves(out_dir / CURVES_NAME, history)
+        except OSError as e:
+            raise CLIError(f"cannot write the curves {out_dir / CURVES_NAME} ({e.strerror or e}); "
+                           f"{run.checkpoint_state()}") from None
+        print(f"note: {note}" if note else f"curves: {out_dir / CURVES_NAME}")
     except KeyboardInterrupt:
         return interrupted()
     except TrainingDiverged as e:
@@ -652,12 +716,6 @@ def _train_command(args: argparse.Namespace) -> int:
             print(f"gradengine: output closed (broken pipe), stopped training; {run.checkpoint_state()}",
                   file=sys.stderr)
         return EXIT_BROKEN_PIPE
-
-    history = result["history"]
-    print(f"test accuracy {history['test_acc'][-1]:.4f} after {_epochs(result['epoch'])}")
-    print(f"checkpoint: {run.ckpt_path}")
-    note = save_curves(out_dir / CURVES_NAME, history)
-    print(f"note: {note}" if note else f"curves: {out_dir / CURVES_NAME}")
     return 0
 
 
