@@ -350,7 +350,15 @@ def test_download_all_mirrors_fail(tmp_path, monkeypatch):
     # Both mirrors tried, in order, with a timeout; then it gives up instead of trying the rest.
     assert [url for url, _ in server.requests] == [m + "train-images-idx3-ubyte.gz" for m in data.MNIST_MIRRORS]
     assert all(timeout == data.DOWNLOAD_TIMEOUT for _, timeout in server.requests)
-    assert list((tmp_path / "new").iterdir()) == []  # no temporary files left behind
+    assert not (tmp_path / "new").exists()  # no temporary files, and not even the folder, left behind
+
+
+def test_failed_download_removes_only_the_folders_it_created(tmp_path, monkeypatch):
+    serve(monkeypatch, FakeServer({}))
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(MNISTError):
+        load_mnist(tmp_path / "kept" / "a" / "b", verbose=False)
+    assert list(tmp_path.iterdir()) == [tmp_path / "kept"] and list((tmp_path / "kept").iterdir()) == []
 
 
 def test_download_success_from_second_mirror(tmp_path, monkeypatch, capsys, fake_checksums):
@@ -685,3 +693,52 @@ def test_atomic_write_replaces_whole_or_not_at_all(tmp_path):
     os.umask(umask)
     assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [target]
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_unreadable_files_and_folders_are_mnist_errors_naming_them(tmp_path, monkeypatch, fake_checksums):
+    """Permission problems (simulated: the tests may run as root, who may read anything) are
+    MNISTErrors naming the path, which the command line reports in one line."""
+    write_fake_mnist(tmp_path, fake_checksums)
+    locked = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    real_read = Path.read_bytes
+
+    def read_bytes(self):
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(MNISTError, match=rf"^{locked}: cannot read it \(Permission denied\)$"):
+        load_mnist(tmp_path, verbose=False)
+    monkeypatch.undo()
+
+    def unlistable(directory, name):
+        raise PermissionError(13, "Permission denied", str(directory / name))
+
+    monkeypatch.setattr(data, "_find_file", unlistable)
+    with pytest.raises(MNISTError, match="cannot look for the MNIST files there \\(Permission denied\\)"):
+        load_mnist(tmp_path, verbose=False)
+
+
+def test_data_path_that_is_a_file_says_so(tmp_path, monkeypatch):
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("GRADENGINE_DATA", str(tmp_path / "afile"))
+    with pytest.raises(MNISTError, match=f"GRADENGINE_DATA={tmp_path / 'afile'}: {tmp_path / 'afile'} is a file, not a directory"):
+        load_mnist(verbose=False)
+    with pytest.raises(MNISTError, match="root: .* is a file, not a directory"):
+        load_mnist(tmp_path / "afile", verbose=False)
+
+
+@pytest.mark.parametrize("args, kwargs, error, message", [
+    ((None,), {}, TypeError, "x must be an array of samples, got NoneType"),
+    (("abc",), {}, TypeError, "x must be an array of samples, got str"),
+    ((np.zeros(3), "abc"), {}, TypeError, "y must be an array of samples, got str"),
+    (((np.zeros((4, 2)), np.zeros(4)),), {}, TypeError, r"x must be one array of samples, got a tuple of arrays with different shapes; for inputs "
+                                                         r"and labels pass DataLoader\(x, y\)"),
+    ((np.zeros(3),), {"shuffle": True, "seed": -1}, ValueError, "seed must be None, a non-negative integer or a "
+                                                                "numpy Generator, got -1"),
+    ((np.zeros(3),), {"seed": 1.5}, ValueError, "seed must be .*, got 1.5"),
+])
+def test_loader_bad_arguments_are_named(args, kwargs, error, message):
+    with pytest.raises(error, match=f"^DataLoader: {message}"):
+        DataLoader(*args, **kwargs)

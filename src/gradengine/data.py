@@ -23,6 +23,7 @@ This module needs numpy, and tqdm for the download progress bar.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import http.client
@@ -102,7 +103,12 @@ class MNISTNotFoundError(MNISTError):
 
 def _read_decompressed(path: Path) -> bytes:
     """Return the file's bytes, gunzipped if it starts with the gzip magic (whatever its name)."""
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # permission denied, a directory, an I/O error
+        raise MNISTError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
     if not raw.startswith(_GZIP_MAGIC):
         return raw
     try:
@@ -134,8 +140,8 @@ def read_idx(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        MNISTError: corrupt gzip data, a wrong magic number, a payload whose length is
-            not exactly the product of the sizes, or a checksum mismatch.
+        MNISTError: an unreadable file (permissions), corrupt gzip data, a wrong magic number, a
+            payload whose length is not exactly the product of the sizes, or a checksum mismatch.
     """
     path = Path(path)
     data = _read_decompressed(path)
@@ -239,6 +245,9 @@ def _mnist_dir(root: PathLike | None) -> tuple[Path, str]:
             f"(relative to the current directory {Path.cwd()}) does not exist. Set GRADENGINE_DATA "
             "to an absolute path, e.g. export GRADENGINE_DATA=\"$(realpath DIR)\""
         )
+    if directory.exists() and not directory.is_dir():
+        named = "root" if source == "root" else f"GRADENGINE_DATA={os.environ['GRADENGINE_DATA']}"
+        raise MNISTError(f"{named}: {directory} is a file, not a directory holding the MNIST files")
     subdir = directory / "mnist"
     if subdir.is_dir() and not any(_find_file(directory, name) for name in MNIST_SHA256):
         return subdir, source
@@ -332,19 +341,27 @@ def load_mnist(
         MNISTError: files corrupt or failing the checksum; a train/test set whose image and
             label counts differ; a relative ``$GRADENGINE_DATA`` that does not exist.
     """
-    directory, source = _mnist_dir(root)
+    try:
+        directory, source = _mnist_dir(root)
+        missing = [name for name in MNIST_SHA256 if _find_file(directory, name) is None]
+    except PermissionError as exc:  # a directory on the way that may not be listed
+        raise MNISTError(f"{exc.filename}: cannot look for the MNIST files there ({exc.strerror})") from exc
     ndims = {name: 3 if "images" in name else 1 for name in MNIST_SHA256}
     checksums = {name: MNIST_SHA256[name] if verify else None for name in MNIST_SHA256}
 
-    missing = [name for name in MNIST_SHA256 if _find_file(directory, name) is None]
     if missing and (not download or os.environ.get("GRADENGINE_OFFLINE")):
         reason = ("download=False, so no download was attempted." if not download else
                   f"GRADENGINE_OFFLINE={os.environ['GRADENGINE_OFFLINE']} is set, so no download was attempted.")
         raise MNISTNotFoundError(_missing_files_message(directory, source, missing, reason),
                                  directory, source, missing, None)
+    created = _missing_ancestors(directory)  # the folders a download creates
     for i, name in enumerate(missing):
         error = _download(name, directory, checksums[name], ndims[name], verbose)
         if error is not None:
+            if i == 0:  # nothing was downloaded: leave no empty folders behind
+                for folder in created:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
             reason = f"Downloading {name}.gz failed from every mirror; last error: {error}"
             raise MNISTNotFoundError(_missing_files_message(directory, source, missing[i:], reason),
                                      directory, source, missing[i:], error)
@@ -365,6 +382,15 @@ def load_mnist(
             images = np.divide(images, np.float32(255.0), dtype=np.float32)
         splits.append((images, labels.astype(np.int64)))
     return splits[0], splits[1]
+
+
+def _missing_ancestors(directory: Path) -> list[Path]:
+    """``directory`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not directory.exists() and directory.parent != directory:
+        missing.append(directory)
+        directory = directory.parent
+    return missing
 
 
 def _missing_files_message(directory: Path, source: str, missing: list[str], reason: str) -> str:
@@ -412,11 +438,11 @@ class DataLoader:
         seed: int | np.random.Generator | None = None,
         drop_last: bool = False,
     ) -> None:
-        x = np.asarray(x)
+        x = _samples("x", x)
         if x.ndim == 0:
             raise ValueError("DataLoader: x must have at least one dimension (the samples), got a scalar")
         if y is not None:
-            y = np.asarray(y)
+            y = _samples("y", y)
             if y.ndim == 0 or len(y) != len(x):
                 y_len = "y is a scalar" if y.ndim == 0 else f"len(y) = {len(y)}"
                 raise ValueError(
@@ -430,7 +456,11 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
-        self._rng = np.random.default_rng(seed)
+        try:
+            self._rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"DataLoader: seed must be None, a non-negative integer or a numpy Generator, "
+                             f"got {seed!r} ({exc})") from None
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
@@ -457,6 +487,17 @@ class DataLoader:
                 xb = self.x.take(indices, axis=0)
                 yb = None if self.y is None else self.y.take(indices, axis=0)
             yield xb if yb is None else (xb, yb)
+
+
+def _samples(name: str, a: object) -> np.ndarray:
+    """``a`` as an array of samples for the ``DataLoader``, or a ``TypeError`` saying what it is."""
+    if a is None or isinstance(a, (str, bytes)):
+        raise TypeError(f"DataLoader: {name} must be an array of samples, got {type(a).__name__}")
+    try:
+        return np.asarray(a)
+    except ValueError:  # ragged: most often (x, y) passed as one argument, the PyTorch-dataset habit
+        raise TypeError(f"DataLoader: {name} must be one array of samples, got a {type(a).__name__} of arrays "
+                        "with different shapes; for inputs and labels pass DataLoader(x, y)") from None
 
 
 # --------------------------------------------------------------------------------------
