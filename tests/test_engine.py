@@ -488,3 +488,21 @@ def test_repr_and_label():
     v = Value(2.0, label="a")
     assert repr(v) == "Value(data=2.0, grad=0.0, label='a')"
     assert op_label(Value(3.0) ** 2) == "**2" and op_label(Value(1.0) * 2) == "*"
+
+
+def test_sum_with_a_start_is_always_a_value():
+    from gradengine.engine import sum as vsum
+
+    for total in (vsum([1.0, 2.0], start=5), vsum([1.0, 2.0]), vsum([], start=2.0), vsum([Value(1.0)], start=2)):
+        assert isinstance(total, Value)
+    assert vsum([1.0, 2.0], start=5).data == 8.0
+
+
+def test_relu_gradient_at_nan_is_one_as_pytorch():
+    x = Value(math.nan)
+    x.relu().backward()
+    assert x.grad == 1.0
+    for a, want in ((0.0, 0.0), (-0.0, 0.0), (-2.0, 0.0), (3.0, 1.0)):
+        v = Value(a)
+        v.relu().backward()
+        assert v.grad == want

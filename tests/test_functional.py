@@ -427,3 +427,57 @@ def test_composite_losses_differentiate_twice():
         lambda z: TF.cross_entropy(z, torch.from_numpy(y), weight=torch.from_numpy(w), label_smoothing=0.2),
         torch.from_numpy(x))
     np.testing.assert_allclose(hessian(ce)(x), theirs.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-finite scores and empty selections: the same values and gradients as PyTorch
+# ---------------------------------------------------------------------------------------------
+_INF, _NAN = np.inf, np.nan
+NON_FINITE_ROWS = np.array([[1.0, _INF, 0.0], [-_INF, -_INF, -_INF], [-_INF, 0.0, 1.0], [_INF, _INF, 0.0],
+                            [_NAN, 0.0, 1.0], [-_INF, -_INF, 0.0], [2.0, -1.0, 0.5]])
+
+
+@pytest.mark.parametrize("fn", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("rows", [NON_FINITE_ROWS, np.tile(NON_FINITE_ROWS, (6, 1))])  # also the many-rows path
+def test_softmax_family_of_non_finite_scores_matches_torch(fn, rows):
+    """A row holding +inf or nan, or only -inf, is all nan in PyTorch (its max shift gives
+    inf - inf); -inf entries beside finite ones are probability 0. logsumexp is different (next test)."""
+    with np.errstate(all="ignore"):
+        got = getattr(F, fn)(Tensor(rows), dim=1).data
+    want = getattr(torch, fn)(torch.tensor(rows), dim=1).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)  # nan and inf in the same places
+
+
+def test_logsumexp_of_non_finite_scores_matches_torch():
+    with np.errstate(all="ignore"):
+        got = F.logsumexp(Tensor(NON_FINITE_ROWS), dim=1).data
+    np.testing.assert_allclose(got, torch.logsumexp(torch.tensor(NON_FINITE_ROWS), dim=1).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss, kwargs", [
+    ("cross_entropy", {}), ("cross_entropy", {"label_smoothing": 0.1}),
+    ("cross_entropy", {"weight": np.array([1.0, 2.0, 0.5])}),
+    ("nll_loss", {}), ("nll_loss", {"weight": np.array([1.0, 2.0, 0.5])}),
+])
+def test_every_label_ignored_gives_nan_and_zero_gradients_as_torch(loss, kwargs):
+    x = np.random.default_rng(3).standard_normal((2, 3))
+    target = np.array([-100, -100])
+    xt = torch.tensor(x, requires_grad=True)
+    tkw = {k: torch.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
+    want = getattr(TF, loss)(xt if loss == "cross_entropy" else xt.log_softmax(1), torch.tensor(target), **tkw)
+    want.backward()
+    xg = Tensor(x, requires_grad=True)
+    got = getattr(F, loss)(xg if loss == "cross_entropy" else xg.log_softmax(1), target, **kwargs)
+    got.backward()
+    assert np.isnan(got.item()) and np.isnan(want.item())
+    np.testing.assert_array_equal(xg.grad, xt.grad.numpy())  # zeros, not nan
+
+
+def test_relu_gradient_at_nan_and_zero_matches_torch():
+    x = np.array([np.nan, -1.0, 0.0, -0.0, 2.0, np.inf, -np.inf])
+    xt = torch.tensor(x, requires_grad=True)
+    xt.relu().sum().backward()
+    xg = Tensor(x, requires_grad=True)
+    xg.relu().sum().backward()
+    np.testing.assert_array_equal(xg.grad, xt.grad.numpy())
+    np.testing.assert_array_equal(F.relu(Tensor(x)).data, TF.relu(torch.tensor(x)).numpy())

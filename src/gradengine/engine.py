@@ -296,7 +296,7 @@ def sum(values: Iterable[Union[Value, Number]], start: Union[Value, Number] = 0.
         total, values = values[0], values[1:]
         total = total if isinstance(total, Value) else Value(total)
     else:
-        total = start
+        total = start if isinstance(start, Value) else Value(start)
     for v in values:
         total = total + v
     return total

@@ -128,9 +128,11 @@ def log_softmax(x: TensorLike, dim: Optional[int] = None, *, axis: Optional[int]
     return _tensor(x).log_softmax(_dim(dim, axis, "log_softmax"))
 
 
-def logsumexp(x: TensorLike, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """``log(sum(exp(x)))`` over ``axis`` (all elements by default), without overflow."""
-    return _tensor(x).logsumexp(axis, keepdims)
+def logsumexp(x: TensorLike, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+              keepdim: Optional[bool] = None) -> Tensor:
+    """``log(sum(exp(x)))`` over ``axis`` (or PyTorch's ``dim``; all elements by default),
+    without overflow. A slice of only ``-inf`` gives ``-inf``, one holding ``+inf`` gives ``+inf``."""
+    return _tensor(x).logsumexp(axis, keepdims, dim=dim, keepdim=keepdim)
 
 
 def dropout(
@@ -277,6 +279,10 @@ def _nll(logp: Tensor, t: np.ndarray, keep: Optional[np.ndarray], w: Optional[np
     ``(N, C, d...)`` at labels ``t`` ``(N, d...)``, from differentiable ops. As PyTorch:
     ``mean`` divides by the total weight of the positions that count."""
     dtype = logp.data.dtype
+    if keep is not None and reduction == "mean" and not keep.any():
+        # every position ignored: the mean is 0/0 = nan, as PyTorch, and no score gets a gradient
+        # (dividing by the zero total weight would send 0 * inf = nan back to every score)
+        return logp.sum() * 0.0 + np.asarray(np.nan, dtype=dtype)
     safe = t if keep is None else np.where(keep, t, 0)
     scale = np.ones(t.shape, dtype) if w is None else w[safe]  # each position's weight
     if keep is not None:

@@ -215,9 +215,9 @@ TANH = elementwise("tanh",    "tanh",   math.tanh,                  (lambda g, o
 SIGM = elementwise("sigmoid", "sigmoid", _fsigmoid,                 (lambda g, out, a: g * (out * (1 - out)),),
                    Domain(_ANY), array=_asigmoid, method="sigmoid",
                    doc="``1 / (1 + exp(-self))``, computed stably for any input.")
-RELU = elementwise("relu",    "ReLU",   lambda a: 0.0 if a <= 0.0 else a, (lambda g, out, a: where(data(a) > 0, g, 0.0),),
+RELU = elementwise("relu",    "ReLU",   lambda a: 0.0 if a <= 0.0 else a, (lambda g, out, a: where(data(a) <= 0, 0.0, g),),
                    Domain(_ANY, avoid=(0.0,), margin=1e-2), array=lambda a: np.maximum(a, 0),
-                   method="relu", doc="``max(self, 0)``; the derivative at 0 is 0 (as PyTorch).")
+                   method="relu", doc="``max(self, 0)``; the derivative is 0 at 0 and 1 at nan (as PyTorch).")
 ABS  = elementwise("abs",     "abs",    abs,                        (lambda g, out, a: g * sign(a),),
                    Domain(_ANY, avoid=(0.0,), margin=1e-2), array=np.abs, method="abs",
                    doc="``|self|``; the derivative at 0 is 0 (as PyTorch).")
@@ -239,9 +239,9 @@ def _select(x: Any, y: Any, cond: Any) -> np.ndarray:
     inf and -0.0 pass unchanged), and on an unpredictable mask such as ReLU's several times
     faster, because ``np.where`` branches on every element."""
     if _maskable(x, y, cond):
-        return _keep(x, cond)
+        return _keep(x, cond, True)
     if _maskable(y, x, cond):
-        return _keep(y, ~cond)
+        return _keep(y, cond, False)
     return np.where(cond, x, y)
 
 
@@ -251,10 +251,13 @@ def _maskable(a: Any, other: Any, cond: Any) -> bool:
             and cond.dtype == bool and cond.shape == a.shape and a.ndim > 0)
 
 
-def _keep(a: np.ndarray, cond: np.ndarray) -> np.ndarray:
-    """``a`` where ``cond`` holds, else +0.0, by masking its bits."""
+def _keep(a: np.ndarray, cond: np.ndarray, where: bool) -> np.ndarray:
+    """``a`` where ``cond == where``, else +0.0, by masking its bits."""
     keep = cond.astype(_BITS[a.dtype.itemsize])
-    np.negative(keep, out=keep)  # all ones where cond holds, else all zeros
+    if where:
+        np.negative(keep, out=keep)  # all ones where cond holds, else all zeros
+    else:
+        np.subtract(keep, 1, out=keep)  # all ones where cond does not hold, else all zeros
     return np.bitwise_and(a.view(keep.dtype), keep, out=keep).view(a.dtype)
 
 

@@ -43,7 +43,8 @@ def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _max_or_zero(a: np.ndarray, axis: Any) -> np.ndarray:
-    """The max along ``axis`` (kept), or 0 where it is not finite (an all ``-inf`` slice)."""
+    """The max along ``axis`` (kept), or 0 where it is not finite: ``logsumexp``'s shift, so a
+    slice of only ``-inf`` gives ``-inf`` and one holding ``+inf`` gives ``+inf`` (as PyTorch)."""
     m = _max_reduce(a, axis=axis, keepdims=True)
     finite = np.isfinite(m)
     if _all(finite, axis=None):  # the common case: nothing to replace
@@ -52,9 +53,9 @@ def _max_or_zero(a: np.ndarray, axis: Any) -> np.ndarray:
 
 
 def shifted(a: np.ndarray, axis: Any) -> np.ndarray:
-    """``a - max(a)`` along ``axis``: the overflow-safe shift of the whole softmax family
-    (a slice whose max is not finite is not shifted, giving -inf/nan as PyTorch)."""
-    return a - _max_or_zero(a, axis)
+    """``a - max(a)`` along ``axis``: the overflow-safe shift of the whole softmax family. As in
+    PyTorch, a slice holding ``+inf`` or ``nan``, or only ``-inf``, becomes all ``nan``."""
+    return a - _max_reduce(a, axis=axis, keepdims=True)
 
 
 def _kept(shape: tuple[int, ...], axes: Axes) -> tuple[int, ...]:
