@@ -655,3 +655,172 @@ def test_argnums_errors_name_the_problem():
     with pytest.raises(ValueError, match="shape"):
         jvp(lambda x: x.sin(), (np.ones(3),), (np.ones(2),))
     assert math.isclose(grad(lambda x, y: x * y, argnums=-1)(2.0, 5.0), 2.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tuple and list outputs, as torch.func: cotangents and tangents have the output's structure
+# ---------------------------------------------------------------------------------------------
+def _two_outputs(x):
+    return x.exp(), [(x * x).sum(), x[:2] * 2]
+
+
+def test_vjp_and_jvp_of_tuple_outputs_match_torch():
+    torch = _torch()
+    x, u, v = np.array([0.3, -0.5, 1.2]), np.array([1.0, -2.0, 0.5]), np.array([0.7, 0.1, -1.0])
+    cts = (u, [1.5, u[:2]])
+    out, pullback = vjp(_two_outputs, x)
+    tout, tpullback = torch.func.vjp(_two_outputs, _t(x))
+    assert isinstance(out, tuple) and isinstance(out[1], list) and len(out[1]) == 2
+    (g,) = pullback(cts)
+    (tg,) = tpullback((_t(u), [_t(1.5), _t(u[:2])]))
+    np.testing.assert_allclose(g, _np(tg), rtol=1e-12)
+    assert not np.allclose(g, 0)
+
+    primal, tangent = jvp(_two_outputs, (x,), (v,))
+    tprimal, ttangent = torch.func.jvp(_two_outputs, (_t(x),), (_t(v),))
+    assert isinstance(tangent, tuple) and isinstance(tangent[1], list) and len(tangent[1]) == 2
+    for ours, theirs in ((primal[0], tprimal[0]), (tangent[0], ttangent[0]), (tangent[1][0], ttangent[1][0]),
+                         (tangent[1][1], ttangent[1][1])):
+        np.testing.assert_allclose(ours, _np(theirs), rtol=1e-12)
+    # the scalar engine too: two Values out
+    assert vjp(lambda a: (a.sin(), a * 3), 0.5)[1]((1.0, 2.0))[0] == pytest.approx(math.cos(0.5) + 6)
+    assert jvp(lambda a: (a.sin(), a * 3), (0.5,), (2.0,))[1] == pytest.approx((2 * math.cos(0.5), 6.0))
+
+
+def test_vjp_cotangent_must_match_the_output_structure():
+    _, pullback = vjp(lambda x: (x.exp(), x * 2), np.ones(3))
+    with pytest.raises(TypeError, match="tuple of 2 outputs, so the cotangent must be a tuple of 2"):
+        pullback(np.ones(3))
+    with pytest.raises(TypeError, match="tuple of 2 outputs"):
+        pullback((np.ones(3),))
+    with pytest.raises(ValueError, match=r"the cotangent has shape \(2,\) but the output has shape \(3,\)"):
+        pullback((np.ones(3), np.ones(2)))
+    with pytest.raises(TypeError, match="f must return Values, Tensors, numbers or arrays"):
+        vjp(lambda x: (x, None), np.ones(3))
+
+
+def test_jacobians_and_hessians_of_tuple_outputs_match_torch():
+    torch = _torch()
+    x, y = np.array([0.3, -0.5, 1.2]), np.array([0.4, 2.0])
+    f = lambda a, b: (a.sin() * a, (a[:2] * b).sum() ** 2)  # noqa: E731
+    ta, tb = _t(x), _t(y)
+    for ours, theirs in ((jacrev, torch.func.jacrev), (jacfwd, torch.func.jacfwd), (hessian, torch.func.hessian)):
+        for argnums in (0, (0, 1)):
+            got, expected = ours(f, argnums)(x, y), theirs(f, argnums)(ta, tb)
+            assert isinstance(got, tuple) and len(got) == 2, ours.__name__
+            flat_got = [np.asarray(g) for g in _flatten(got)]
+            flat_expected = [_np(e) for e in _flatten(expected)]
+            assert len(flat_got) == len(flat_expected), (ours.__name__, argnums)
+            for a, b in zip(flat_got, flat_expected):
+                assert a.shape == b.shape, (ours.__name__, argnums)
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=f"{ours.__name__} argnums={argnums}")
+
+
+def _flatten(tree):
+    return [leaf for t in tree for leaf in _flatten(t)] if isinstance(tree, (tuple, list)) else [tree]
+
+
+def test_grad_of_a_tuple_output_says_it_needs_one_scalar():
+    with pytest.raises(TypeError, match=r"grad needs f to return .*one scalar.*tuple of 2 outputs"):
+        grad(lambda x: (x.sum(), x.sum()))(np.ones(2))
+    with pytest.raises(TypeError, match="tuple of 2 outputs"):
+        value_and_grad(lambda x: (x, x))(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# argnums must be unique, as torch.func ("argnums elements must be unique")
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("transform", [grad, value_and_grad, jacrev, jacfwd, hessian])
+def test_repeated_argnums_are_refused(transform):
+    f = lambda x, y: x * y  # noqa: E731
+    with pytest.raises(ValueError, match=r"argnums=\(0, 0\) names argument 0 more than once"):
+        transform(f, argnums=(0, 0))(2.0, 3.0)
+    with pytest.raises(ValueError, match=r"argnums=\(1, -1\) names argument 1 more than once"):
+        transform(f, argnums=(1, -1))(2.0, 3.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# A pullback records when its cotangent is differentiated, wherever vjp was called
+# ---------------------------------------------------------------------------------------------
+def test_a_top_level_pullback_is_differentiable_in_its_cotangent_like_torch():
+    torch = _torch()
+    _, pullback = vjp(lambda x: x.sin(), 0.5)
+    _, tpullback = torch.func.vjp(lambda x: x.sin(), _t(0.5))
+    expected = float(torch.func.grad(lambda c: tpullback(c)[0])(_t(1.0)))
+    assert grad(lambda c: pullback(c)[0])(1.0) == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(math.cos(0.5))
+
+    x = np.array([0.3, -0.5, 1.2])
+    g = lambda x: x.tanh() * x.sum()  # noqa: E731
+    _, pullback = vjp(g, x)
+    _, tpullback = torch.func.vjp(g, _t(x))
+    jac = jacrev(lambda u: pullback(u)[0])(np.ones(3))  # the pullback is linear in u: J^T
+    tjac = torch.func.jacrev(lambda u: tpullback(u)[0])(_t(np.ones(3)))
+    np.testing.assert_allclose(jac, _np(tjac), rtol=1e-12)
+    assert not np.allclose(jac, 0)
+    # nodes in give history out, also when the cotangent (or a jvp tangent) is the only node
+    c = Value(2.0)
+    (r,) = vjp(lambda x: x.sin(), 0.5)[1](c)
+    assert isinstance(r, Value) and r.op is not None and r.data == pytest.approx(2 * math.cos(0.5))
+    _, t = jvp(lambda x: x.sin(), (0.5,), (c,))
+    assert isinstance(t, Value) and t.op is not None and t.data == pytest.approx(2 * math.cos(0.5))
+
+
+def test_the_cotangent_of_a_scalar_output_must_be_a_scalar():
+    _, pullback = vjp(lambda x: x.sin(), 1.0)
+    with pytest.raises(ValueError, match=r"the cotangent has shape \(3,\) but the output has shape \(\)"):
+        pullback(np.ones(3))
+    with pytest.raises(ValueError, match=r"the cotangent has shape \(1,\) but the output has shape \(\)"):
+        pullback([1.0])
+    with pytest.raises(TypeError, match="the cotangent must be a number"):
+        pullback(None)
+    assert pullback(np.float64(2.0))[0] == pytest.approx(2 * math.cos(1.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs that do not depend on the input: zero derivatives, as for a constant Tensor
+# ---------------------------------------------------------------------------------------------
+def test_constant_outputs_have_zero_jacobians_like_torch():
+    torch = _torch()
+    x = np.ones(2)
+    expected = _np(torch.func.jacrev(lambda t: torch.ones(2, dtype=torch.float64))(_t(x)))
+    for jac in (jacrev, jacfwd):
+        for f in (lambda t: np.ones(2), lambda t: Tensor(np.ones(2))):  # a raw array, a constant Tensor
+            got = jac(f)(x)
+            assert isinstance(got, np.ndarray) and got.shape == (2, 2), jac.__name__
+            np.testing.assert_array_equal(got, expected)
+        a, b = jac(lambda t: (t, t))(np.ones(3))
+        np.testing.assert_array_equal(a, np.eye(3))
+        np.testing.assert_array_equal(b, np.eye(3))
+        assert jac(lambda t: t.sum() * np.ones(2))(np.ones(0)).shape == (2, 0), jac.__name__
+    (g,) = vjp(lambda t: np.ones(2), x)[1](np.ones(2))
+    np.testing.assert_array_equal(g, np.zeros(2))
+    _, tangent = jvp(lambda t: np.ones(2), (x,), (x,))
+    np.testing.assert_array_equal(tangent, np.zeros(2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-differentiated arguments are lifted to constants, whatever their numeric type
+# ---------------------------------------------------------------------------------------------
+def test_non_differentiated_ints_numpy_scalars_and_int_arrays_are_lifted():
+    f = lambda x, y: x * y.exp()  # noqa: E731
+    for y in (2, np.int64(2), np.float32(2.0), 2.0):
+        assert grad(f, argnums=0)(1.0, y) == pytest.approx(math.exp(2.0)), type(y).__name__
+        assert jacfwd(f, argnums=0)(1.0, y) == pytest.approx(math.exp(2.0)), type(y).__name__
+    x, k = np.array([0.5, 1.0]), np.array([1, 2])
+    np.testing.assert_allclose(grad(lambda x, k: (x * k.exp()).sum())(x, k), np.exp(k))
+    np.testing.assert_allclose(jacrev(lambda x, k: x * k.exp())(x, k), np.diag(np.exp(k)))
+
+
+def test_numbers_beside_tensors_stay_numbers_and_labels_stay_integers():
+    """A number beside a Tensor must still combine with it (a Value cannot) and index it."""
+    torch = _torch()
+    x = np.array([1.0, 2.0, 3.0])
+    f = lambda x, s, k, n: (x[k] * s).sum() + (x ** n).sum()  # noqa: E731
+    expected = _np(torch.func.grad(f)(_t(x), 3.0, 1, 3))
+    np.testing.assert_allclose(grad(f)(x, 3.0, 1, 3), expected, rtol=1e-12)
+    np.testing.assert_allclose(jacfwd(f)(x, 3.0, 1, 3), expected, rtol=1e-12)
+    z, y = np.random.default_rng(0).standard_normal((3, 4)), np.array([0, 2, 1])
+    tz = _t(z)
+    expected = _np(torch.func.grad(torch.nn.functional.cross_entropy)(tz, torch.from_numpy(y)))
+    np.testing.assert_allclose(grad(lambda z, y: F.cross_entropy(z, y))(z, y), expected, rtol=1e-12)
