@@ -319,3 +319,117 @@ def test_nn_utils_and_nn_functional_are_where_pytorch_code_looks():
     assert total > 1.0
     norm = math.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in layer.parameters()))
     assert norm == pytest.approx(1.0, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Frozen parameters (requires_grad_(False)) and zero_grad(set_to_none=False)
+# ---------------------------------------------------------------------------------------------
+def two_layers(dtype=np.float32) -> nn.Sequential:
+    rng = np.random.default_rng(4)
+    return nn.Sequential(nn.Linear(2, 3, rng=rng, dtype=dtype), nn.Linear(3, 1, rng=rng, dtype=dtype))
+
+
+@pytest.mark.parametrize("listed_first", [False, True])
+def test_frozen_parameters_stay_parameters_as_torch(listed_first, tmp_path):
+    """A parameter frozen with requires_grad_(False) is still in parameters() and state_dict(), as in
+    torch (whether or not parameters() was called before it was frozen)."""
+    torch = _torch()
+    model = two_layers()
+    if listed_first:
+        model.parameters()
+    model[0].weight.requires_grad_(False)
+    tmodel = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    tmodel[0].weight.requires_grad_(False)
+    names = ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert [n for n, _ in model.named_parameters()] == [n for n, _ in tmodel.named_parameters()] == names
+    assert [p.requires_grad for p in model.parameters()] == [p.requires_grad for p in tmodel.parameters()]
+    assert list(model.state_dict()) == list(tmodel.state_dict()) == names
+    fresh = two_layers()
+    fresh.load_state_dict({k: v * 0 for k, v in model.state_dict().items()})  # strict: every key fits
+    assert not fresh[0].weight.data.any()
+    model.load_state_dict({k: v.numpy() for k, v in tmodel.state_dict().items()})
+    np.testing.assert_array_equal(model[0].weight.data, tmodel[0].weight.detach().numpy())
+    tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in two_layers().state_dict().items()})
+    model.save(tmp_path / "frozen.npz")
+    fresh.load(tmp_path / "frozen.npz")
+    np.testing.assert_array_equal(fresh[0].weight.data, model[0].weight.data)
+
+
+def test_frozen_parameter_gets_no_gradient_and_the_optimizer_skips_it():
+    from gradengine import optim
+
+    model = two_layers()
+    frozen = model[0].weight
+    frozen.requires_grad_(False)
+    before = frozen.data.copy()
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    model(np.ones((4, 2), np.float32)).sum().backward()
+    assert frozen.grad is None and all(p.grad is not None for p in model.parameters()[1:])
+    opt.step()
+    np.testing.assert_array_equal(frozen.data, before)
+    assert model[0].bias.grad is not None
+    frozen.requires_grad_(True)  # unfrozen: trained again, still the same parameter
+    assert model.parameters()[0] is frozen
+    opt.zero_grad()
+    model(np.ones((4, 2), np.float32)).sum().backward()
+    opt.step()
+    assert not np.array_equal(frozen.data, before)
+
+
+def test_parameter_discovery_frozen_in_containers_constants_and_cached_outputs():
+    """Tensors that required grad when assigned stay parameters (also in lists and dicts); a tensor
+    assigned with requires_grad=False is a constant, and a tensor computed by an op (a cached
+    output) is not a parameter, as neither is an nn.Parameter in torch."""
+    import copy
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = [Tensor(np.ones(2), requires_grad=True), Tensor(np.ones(3), requires_grad=True)]
+            self.d = {"a": Tensor(np.ones(1), requires_grad=True)}
+            self.mask = Tensor(np.ones(2))  # a constant
+
+        def forward(self, x):
+            self.last = (x * self.w[0] * self.mask).sum() * self.d["a"]  # cached, has history
+            return self.last
+
+    net = Net()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    names = ["w.0", "w.1", "d.a"]
+    assert [n for n, _ in net.named_parameters()] == names and list(net.state_dict()) == names
+    for p in net.parameters():
+        p.requires_grad_(True)
+    net(Tensor(np.ones(2)))
+    assert [n for n, _ in net.named_parameters()] == names
+    net.w[0].requires_grad_(False)
+    clone = copy.deepcopy(net)
+    assert [n for n, _ in clone.named_parameters()] == names and clone.w[0] is not net.w[0]
+    net.w = [Tensor(np.zeros(4))]  # replaced by a constant: no longer a parameter
+    assert [n for n, _ in net.named_parameters()] == ["d.a"]
+    del net.d
+    assert net.parameters() == []
+
+
+def test_module_zero_grad_set_to_none_false_as_torch():
+    torch = _torch()
+    model, tmodel = two_layers(np.float64), torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1)).double()
+    for m in (model, tmodel):
+        m[0].weight.requires_grad_(False)
+    model(np.ones((1, 2))).sum().backward()
+    tmodel(torch.ones(1, 2, dtype=torch.float64)).sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    model.zero_grad(set_to_none=False)
+    tmodel.zero_grad(set_to_none=False)
+    for p, g, tp in zip(model.parameters(), grads, tmodel.parameters()):
+        assert (p.grad is None) == (tp.grad is None)
+        if g is not None:
+            assert p.grad is g and not g.any()  # zeroed in place
+    model.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+    mlp = nn.MLP(2, [2, 1])
+    mlp([1.0, 2.0]).backward()
+    mlp.zero_grad(set_to_none=False)
+    assert all(p.grad == 0.0 for p in mlp.parameters())
+    with pytest.raises(TypeError, match="set_to_none must be True or False"):
+        model.zero_grad(set_to_none="no")

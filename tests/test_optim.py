@@ -930,3 +930,64 @@ def test_fused_adam_updates_every_memory_layout_in_place(layout):
 def test_optim_submodules_are_torchs_layout():
     assert optim.adam.adam is optim.adam.__dict__["adam"] and callable(optim.sgd.sgd)
     assert optim.lr_scheduler.StepLR is optim.StepLR and optim.adam.Adam is optim.Adam
+
+
+# ---------------------------------------------------------------------------------------------
+# Non-leaf tensors, frozen parameters, zero_grad's argument
+# ---------------------------------------------------------------------------------------------
+@needs_tensor
+def test_non_leaf_tensors_are_refused_as_torch():
+    from gradengine import Tensor
+
+    leaf = Tensor([1.0], requires_grad=True)
+    if torch is not None:
+        with pytest.raises(ValueError, match="can't optimize a non-leaf Tensor"):
+            torch.optim.SGD([torch.ones(1, requires_grad=True) * 2], lr=0.1)
+    with pytest.raises(ValueError, match=r"^can't optimize a non-leaf Tensor: parameter 0 of param group 0 "
+                                         r"\(shape \(1,\)\) was computed by mul"):
+        optim.SGD([leaf * 2], lr=0.1)
+    with pytest.raises(ValueError, match=r"non-leaf Tensor: parameter 1 of param group 1 'h' .*detach"):
+        optim.Adam([{"params": [leaf]}, {"params": [Tensor([2.0], requires_grad=True), ("h", leaf + 1)]}])
+    opt = optim.SGD([leaf], lr=0.1)
+    with pytest.raises(ValueError, match="non-leaf Tensor: parameter 0 of param group 1"):
+        opt.add_param_group({"params": [leaf.exp()]})
+    assert len(opt.param_groups) == 1
+    with pytest.raises(ValueError, match=r"non-leaf Value: parameter 0 of param group 0"):
+        optim.SGD([Value(1.0) * 2], lr=0.1)
+    optim.SGD([(leaf * 2).detach().requires_grad_()], lr=0.1)  # the fix the message suggests works
+
+
+@needs_torch
+@needs_tensor
+def test_frozen_parameters_are_skipped_like_torch():
+    """Adam and SGD over a model with a frozen layer: the same trajectory as torch's, and the
+    frozen parameter gets neither a gradient nor state."""
+    from gradengine import nn
+    import gradengine.functional as F
+
+    for make, tmake in [(lambda ps: optim.Adam(ps, lr=0.05), lambda ps: torch.optim.Adam(ps, lr=0.05)),
+                        (lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9))]:
+        model = nn.Sequential(nn.Linear(3, 4, rng=0, dtype=np.float64), nn.Tanh(), nn.Linear(4, 1, rng=1, dtype=np.float64))
+        tmodel = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 1)).double()
+        tmodel.load_state_dict({k: torch.from_numpy(v) for k, v in model.state_dict().items()})
+        model[0].weight.requires_grad_(False)
+        tmodel[0].weight.requires_grad_(False)
+        opt, topt = make(model.parameters()), tmake(tmodel.parameters())
+        x = np.random.default_rng(2).standard_normal((5, 3))
+        for _ in range(5):
+            opt.zero_grad()
+            topt.zero_grad()
+            F.mse_loss(model(x), np.zeros((5, 1))).backward()
+            torch.nn.functional.mse_loss(tmodel(torch.from_numpy(x)), torch.zeros(5, 1, dtype=torch.float64)).backward()
+            opt.step()
+            topt.step()
+        for (name, p), tp in zip(model.named_parameters(), tmodel.parameters()):
+            np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
+        assert model[0].weight.grad is None and model[0].weight not in opt.state
+
+
+def test_zero_grad_rejects_a_non_bool():
+    o = optim.SGD([Param(np.zeros(2))], lr=0.1)
+    with pytest.raises(TypeError, match="set_to_none must be True or False, got 'no'"):
+        o.zero_grad(set_to_none="no")
+    o.zero_grad(set_to_none=np.False_)

@@ -769,3 +769,340 @@ def test_softmax_family_of_huge_finite_scores_warns_about_nothing():
     np.testing.assert_allclose(p[0], [0.5, 0.5, 0.0], atol=1e-7)
     np.testing.assert_allclose(lp[0, :2], np.log(0.5), rtol=1e-6)
     assert np.isfinite(loss.data)
+
+
+# ---------------------------------------------------------------------------------------------
+# In-place arithmetic and zero_(): PyTorch's rules, and a recorded graph is never corrupted
+# ---------------------------------------------------------------------------------------------
+def _needs_torch():
+    return pytest.importorskip("torch", reason="PyTorch is not installed: comparison skipped")
+
+
+def test_in_place_operators_update_parameters_under_no_grad_like_torch():
+    rng = np.random.default_rng(0)
+    init = [rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)]
+    params = [Tensor(a, requires_grad=True) for a in init]
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    for _ in range(3):  # PyTorch's manual-update idiom: it must change the parameters themselves
+        for p in params:
+            p.grad = None
+        ((Tensor(x) @ params[0] + params[1]) ** 2).mean().backward()
+        with no_grad():
+            for p in params:
+                p -= 0.1 * p.grad
+    assert all(p.is_leaf and p.requires_grad and p.dtype == np.float32 for p in params)
+    assert not np.allclose(params[0].data, init[0])
+    with no_grad():  # the other operators, and PyTorch's named methods, in place too
+        w = params[1]
+        data = w.data
+        w += 1.0
+        w *= 2.0
+        w /= 4.0
+        w **= 2
+        w.add_(np.ones(2, np.float32), alpha=-0.5).sub_(1.0, alpha=2.0).mul_(3.0).div_(3.0)
+        assert w is params[1] and w.data is data  # the same tensor and the same array
+    torch = _needs_torch()
+    theirs = [torch.tensor(a, requires_grad=True) for a in init]
+    for _ in range(3):
+        for t in theirs:
+            t.grad = None
+        ((torch.from_numpy(x) @ theirs[0] + theirs[1]) ** 2).mean().backward()
+        with torch.no_grad():
+            for t in theirs:
+                t -= 0.1 * t.grad
+    np.testing.assert_allclose(params[0].data, theirs[0].detach().numpy(), rtol=1e-6)
+    with torch.no_grad():
+        t = theirs[1]
+        t += 1.0
+        t *= 2.0
+        t /= 4.0
+        t **= 2
+        t.add_(torch.ones(2), alpha=-0.5).sub_(1.0, alpha=2.0).mul_(3.0).div_(3.0)
+    np.testing.assert_allclose(params[1].data, theirs[1].detach().numpy(), rtol=1e-6)
+
+
+def test_in_place_on_a_tensor_that_requires_grad_raises_in_grad_mode():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    for update in (lambda: x.__iadd__(1.0), lambda: x.__imul__(2.0), lambda: x.__ipow__(2), lambda: x.sub_(1.0),
+                   lambda: x.zero_()):
+        with pytest.raises(RuntimeError, match="leaf Tensor that requires grad is being used in an in-place"):
+            update()
+    np.testing.assert_array_equal(x.data, [1.0, 2.0])
+    y = x * 2  # a non-leaf: its history cannot be rewritten, so it is refused as well
+    with pytest.raises(RuntimeError, match=r"tensor with history \(made by op 'mul'\).*x = x \+ y"):
+        y += 1
+    with pytest.raises(RuntimeError, match="tensor with history"):
+        y.zero_()
+    c = Tensor([1.0, 1.0])  # a constant may be updated, but not by an operand that requires grad
+    with pytest.raises(RuntimeError, match="operand requires grad but this tensor does not"):
+        c += x
+    c += 1.0
+    np.testing.assert_array_equal(c.data, [2.0, 2.0])
+    y.sum().backward()  # nothing was changed by the refused updates
+    np.testing.assert_array_equal(x.grad, [2.0, 2.0])
+    np.testing.assert_array_equal(y.data, [2.0, 4.0])
+    torch = _needs_torch()
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad is being used in an in-place"):
+        t += 1.0
+
+
+def test_in_place_keeps_the_shape_and_dtype():
+    a = Tensor(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match=r"shapes \(3,\) and \(2, 3\) gives shape \(2, 3\).*keep.*\(3,\)"):
+        a += np.ones((2, 3))
+    a += np.ones(3)  # float64 into float32: the same kind, kept float32 (as torch)
+    a *= Tensor([[2.0, 2.0, 2.0]]).reshape(3)
+    assert a.dtype == np.float32 and a.data.tolist() == [2.0, 2.0, 2.0]
+    i = ge.tensor([1, 2])
+    with pytest.raises(TypeError, match="dtype float64.*dtype int64"):
+        i += 1.5
+    with pytest.raises(TypeError, match="dtype float64.*dtype int64"):
+        i /= 2
+    with pytest.raises(TypeError, match="bool"):
+        Tensor(np.array([True, False])).__iadd__(1)
+    i += 1
+    i **= 2
+    assert i.dtype == np.int64 and i.data.tolist() == [4, 9]
+    with pytest.raises(ValueError, match="read-only"):
+        Tensor([1.0]).expand(3).__iadd__(1.0)
+    with pytest.raises(TypeError):
+        a += "a"
+    torch = _needs_torch()
+    with pytest.raises(RuntimeError, match="doesn't match the broadcast shape"):
+        torch.zeros(3).__iadd__(torch.ones(2, 3))
+    with pytest.raises(RuntimeError, match="can't be cast"):
+        torch.tensor([1, 2]).__iadd__(1.5)
+
+
+def test_a_write_in_place_after_recording_makes_backward_raise_like_torch():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    c = Tensor([3.0, 4.0])
+    y = (x * c).sum()
+    c += 1.0  # allowed (c needs no gradient), but y's graph computed with the old c
+    with pytest.raises(RuntimeError, match=r"modified by an in-place operation: input 1 of op 'mul'"):
+        y.backward()
+    assert x.grad is None
+    (x * c).sum().backward()  # a graph recorded after the write is fine
+    np.testing.assert_array_equal(x.grad, [4.0, 5.0])
+
+    z = x.exp().sum()  # the output of exp is what its rule uses
+    with no_grad():
+        x += 1.0  # an optimizer-style update
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        z.backward()
+    h = x * 2
+    with no_grad():
+        h.reshape(2, 1).zero_()  # through a view, and on a detached alias below
+    with pytest.raises(RuntimeError, match="the output of op 'mul'"):
+        h.sum().backward()
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    q = (w * w).sum()
+    w.detach().mul_(0.0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        q.backward()
+
+    torch = _needs_torch()
+    tx, tc = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0])
+    ty = (tx * tc).sum()
+    tc += 1.0
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.backward()
+
+
+def test_zero_in_place_follows_the_in_place_rules():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    with pytest.raises(RuntimeError, match="leaf Tensor that requires grad"):
+        x.zero_()
+    y.backward()
+    np.testing.assert_array_equal(x.grad, [2.0, 4.0])  # not [0, 0]: the graph was not corrupted
+    with no_grad():  # as init code and optimizers do
+        assert x.zero_() is x
+    assert x.requires_grad and x.data.tolist() == [0.0, 0.0]
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        y.backward()
+    b = Tensor(np.array([True, True]))
+    assert b.zero_() is b and b.dtype == bool and not b.data.any()  # no grad needed: allowed
+    torch = _needs_torch()
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+        t.zero_()
+
+
+# ---------------------------------------------------------------------------------------------
+# min for every dtype; dims and sizes are checked ints
+# ---------------------------------------------------------------------------------------------
+def test_min_is_right_for_every_dtype():
+    cases = [np.array([0, 5, 200], np.uint8), np.array([True, False, True]), np.array([5, -128, 3], np.int8),
+             np.array([[3, -7], [2**62, 1]], np.int64), np.array([[2, 9], [4, 1]], np.uint32)]
+    for a in cases:
+        t = ge.tensor(a)
+        assert t.min().dtype == a.dtype and t.min().item() == a.min()
+        if a.ndim == 2:
+            np.testing.assert_array_equal(t.min(dim=0).data, a.min(axis=0))
+            assert t.min(1, keepdims=True).shape == (2, 1)
+    x = Tensor(np.array([[3.0, -1.0, -1.0], [0.5, 4.0, -2.0]]), requires_grad=True)
+    x.min(axis=1).sum().backward()  # floats keep max's rule: ties share the gradient
+    np.testing.assert_allclose(x.grad, [[0, 0.5, 0.5], [0, 0, 1]])
+    with pytest.raises(ValueError, match="min"):
+        ge.tensor(np.zeros(0, np.uint8)).min()
+    torch = _needs_torch()
+    for a in cases[:3]:
+        assert ge.tensor(a).min().item() == torch.from_numpy(a).min().item()
+    t = torch.tensor(x.data, requires_grad=True)
+    t.amin(1).sum().backward()
+    np.testing.assert_allclose(x.grad, t.grad.numpy())
+
+
+def test_dims_out_of_range_are_index_errors_like_torch():
+    x = Tensor(np.zeros((2, 3)))
+    calls = [lambda: x.permute(0, 5), lambda: x.permute(-3, 0), lambda: x.transpose(0, 2), lambda: x.squeeze(2),
+             lambda: x.unsqueeze(3), lambda: x.unsqueeze(-4), lambda: x.sum(2), lambda: x.mean(dim=-3),
+             lambda: x.max(axis=(0, 2)), lambda: x.min(2), lambda: x.flatten(0, 2), lambda: x.argmax(2),
+             lambda: x.softmax(2)]
+    for call in calls:
+        with pytest.raises(IndexError, match=r"out of range.*expected to be in range of \[-[23], [12]\]"):
+            call()
+        with pytest.raises(ValueError):  # NumPy's AxisError: an IndexError and a ValueError
+            call()
+    with pytest.raises(IndexError, match=r"dim 5 is out of range for a tensor with 2 dimensions"):
+        x.permute(0, 5)
+    with pytest.raises(ValueError, match="dim 0 appears more than once"):
+        x.permute(0, -2)
+    with pytest.raises(ValueError, match="1 dims given for a tensor of shape"):
+        x.permute(1)
+    with pytest.raises(ValueError, match="repeated axis"):
+        x.sum((1, -1))
+    assert x.permute(-1, 0).shape == (3, 2) and x.unsqueeze(-3).shape == (1, 2, 3)
+    torch = _needs_torch()
+    with pytest.raises(IndexError, match=r"expected to be in range of \[-2, 1\], but got 5"):
+        torch.zeros(2, 3).permute(0, 5)
+
+
+def test_sizes_and_dims_must_be_ints():
+    x = Tensor(np.zeros((2, 3)))
+    for call, name in [(lambda: x.reshape(1.5, 6), "reshape: size at position 0 must be an int, got float 1.5"),
+                       (lambda: x.view((6, 1.0)), "size at position 1 must be an int, got float"),
+                       (lambda: x.reshape(True, 6), "size at position 0 must be an int, got bool"),
+                       (lambda: x.reshape(6.0), "size at position 0 must be an int"),
+                       (lambda: x.expand(2.0, 3), "expand: size at position 0"),
+                       (lambda: x.transpose(0, 1.5), "transpose: dim1 must be an int, got float 1.5"),
+                       (lambda: x.unsqueeze(1.5), "unsqueeze: dim must be an int, got float"),
+                       (lambda: x.unsqueeze(True), "unsqueeze: dim must be an int, got bool"),
+                       (lambda: x.permute(0, 1.0), "permute: dim at position 1 must be an int"),
+                       (lambda: x.flatten(0.5), "flatten: start_dim must be an int"),
+                       (lambda: x.sum(1.5), "sum: axis must be an int or a tuple of ints, got 1.5"),
+                       (lambda: x.squeeze(1.0), "squeeze: axis must be an int")]:
+        with pytest.raises(TypeError, match=name):
+            call()
+    n = np.int64(3)  # NumPy integers are ints
+    assert x.view(np.int32(6)).shape == (6,)
+    assert x.reshape(n, 2).shape == (3, 2) and x.reshape((n, -1)).shape == (3, 2)
+    assert x.transpose(np.int64(0), 1).shape == (3, 2) and x.unsqueeze(np.int8(0)).shape == (1, 2, 3)
+    torch = _needs_torch()
+    with pytest.raises(TypeError):
+        torch.zeros(2, 3).reshape(1.5, 6)
+
+
+# ---------------------------------------------------------------------------------------------
+# backward's PyTorch signature; int powers; .grad assignment; int() and index(); tensor() overflow
+# ---------------------------------------------------------------------------------------------
+def test_backward_takes_pytorchs_signature():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    w = Tensor([3.0, 4.0], requires_grad=True)
+    h = x * w
+    loss = (h * h).sum()
+    loss.backward(retain_graph=True)  # accepted; the graph is always kept
+    loss.backward(None, True, False)  # positional, in PyTorch's order
+    np.testing.assert_allclose(x.grad, 2 * (2 * x.data * w.data**2))
+    x.grad = w.grad = None
+    loss.backward(inputs=[w])  # only the inputs accumulate
+    assert x.grad is None
+    np.testing.assert_allclose(w.grad, 2 * x.data**2 * w.data)
+    loss.backward(inputs=h)  # a non-leaf input gets its gradient too
+    np.testing.assert_allclose(h.grad, 2 * h.data)
+    unused = Tensor([1.0], requires_grad=True)
+    loss.backward(inputs=[unused])
+    assert unused.grad is None
+    with pytest.raises(ValueError, match="inputs cannot be empty"):
+        loss.backward(inputs=[])
+    with pytest.raises(RuntimeError, match="input 0 .* does not require grad"):
+        loss.backward(inputs=[Tensor([1.0])])
+    torch = _needs_torch()
+    tx, tw = torch.tensor([1.0, 2.0], requires_grad=True), torch.tensor([3.0, 4.0], requires_grad=True)
+    th = tx * tw
+    tloss = (th * th).sum()
+    tloss.backward(retain_graph=True, inputs=[tw])
+    tloss.backward(inputs=[th])
+    assert tx.grad is None
+    np.testing.assert_allclose(w.grad, tw.grad.numpy())
+    np.testing.assert_allclose(h.grad, th.grad.numpy())
+
+
+def test_integer_tensor_to_an_int_power_stays_integer():
+    i = ge.tensor([3, -2])
+    assert (i ** 2).dtype == np.int64 and (i ** 2).data.tolist() == [9, 4]
+    assert (i ** 2.0).dtype == np.float64 and (i ** 0.5).dtype == np.float64
+    assert (ge.tensor(np.array([3], np.int32)) ** 3).dtype == np.int32
+    with pytest.raises(ValueError, match="negative integer powers"):
+        i ** -1
+    x = Tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    y = x ** 3  # floats: unchanged, and so is the gradient
+    assert y.dtype == np.float32
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 12.0])
+    torch = _needs_torch()
+    assert (torch.tensor([3, -2]) ** 2).dtype == torch.int64
+
+
+def test_grad_assignment_is_checked_like_torch():
+    x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"assigned grad has shape \(3, 3\), but the tensor has shape \(3,\)"):
+        x.grad = np.zeros((3, 3))
+    with pytest.raises(TypeError, match="assigned grad has dtype float64, but the tensor has dtype float32"):
+        x.grad = np.zeros(3)
+    with pytest.raises(TypeError, match="ndarray, a Tensor or None"):
+        x.grad = [0.0, 0.0, 0.0]
+    assert x.grad is None
+    x.grad = np.ones(3, np.float32)
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0, 3.0])
+    x.grad = Tensor(np.zeros(3, np.float32))  # what backward(create_graph=True) leaves
+    x.grad = None
+    s = Tensor(1.0, requires_grad=True)
+    s.grad = np.float32(2.0)  # a NumPy scalar is a 0-d gradient
+    assert isinstance(s.grad, np.ndarray) and s.grad.shape == ()
+    torch = _needs_torch()
+    with pytest.raises(RuntimeError, match="size"):
+        torch.zeros(3, requires_grad=True).grad = torch.zeros(3, 3)
+
+
+def test_int_and_index_of_one_element_tensors():
+    import operator
+
+    assert int(Tensor([2.7])) == 2 and int(Tensor(-2.7)) == -2 and int(ge.tensor([[5]])) == 5
+    assert int(Tensor(np.array(True))) == 1
+    with pytest.raises(ValueError, match=r"one-element.*\(2,\)"):
+        int(ge.tensor([2, 3]))
+    assert operator.index(ge.tensor([3])) == 3 and operator.index(Tensor(np.array(True))) == 1
+    assert ["a", "b", "c"][ge.tensor(1)] == "b" and list(range(ge.tensor(3))) == [0, 1, 2]
+    for bad in (Tensor(3.0), ge.tensor([3, 4])):
+        with pytest.raises(TypeError, match="only integer tensors of a single element can be converted to an index"):
+            operator.index(bad)
+    torch = _needs_torch()
+    assert int(torch.tensor([2.7])) == int(Tensor([2.7]))
+    with pytest.raises(TypeError, match="only integer tensors of a single element"):
+        operator.index(torch.tensor(3.0))
+
+
+def test_tensor_of_a_python_int_beyond_int64_overflows_like_torch():
+    for data in (2**63, -(2**63) - 1, [1, 2**63], [[2**64]], [True, 2**63]):
+        with pytest.raises(OverflowError, match=r"Python int -?\d+ does not fit in int64"):
+            ge.tensor(data)
+    assert ge.tensor(2**63 - 1).item() == 2**63 - 1 and ge.tensor(-(2**63)).item() == -(2**63)
+    assert ge.tensor([2**63, 1.5]).dtype == np.float32  # a float in the data: a float tensor
+    assert ge.tensor(2**63, dtype=np.float64).item() == 2.0**63
+    torch = _needs_torch()
+    with pytest.raises((RuntimeError, ValueError, OverflowError), match="Overflow"):
+        torch.tensor(2**63)

@@ -314,6 +314,7 @@ def tensor(data: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tens
                 f"got {type(data).__name__}: {e}"
             ) from None
         if dtype is None:
+            _check_int64(data, arr)
             if arr.dtype.kind == "f":
                 arr = arr.astype(_DEFAULT_FLOAT)
             elif arr.dtype.kind in "iu":
@@ -322,6 +323,43 @@ def tensor(data: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tens
         raise TypeError(f"tensor(): gradengine tensors are bool, integer or floating point, got dtype {arr.dtype}"
                         + (" (is there a None in the data?)" if arr.dtype == object else ""))
     return _make(arr, requires_grad)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _check_int64(data: Any, arr: np.ndarray) -> None:
+    """Raise OverflowError if Python ints that ``tensor()`` makes int64 do not fit in it.
+
+    NumPy gives such ints uint64, object or (mixed with int64 ones) float64 instead; PyTorch
+    raises. The data is only walked when NumPy's result says a huge int may be in it."""
+    kind = arr.dtype.kind
+    if kind == "u" or arr.dtype == object:
+        pass
+    elif kind == "f" and arr.size and np.abs(arr).max() >= 2**63:  # a huge int, or a large float
+        pass
+    else:
+        return
+    has_float, big = _scan_ints(data)
+    if big is not None and not has_float:
+        raise OverflowError(
+            f"tensor(): the Python int {big} does not fit in int64, the dtype of Python ints (range "
+            f"[-2**63, 2**63 - 1]); pass dtype=gradengine.float64, or a NumPy array of the dtype you want"
+        )
+
+
+def _scan_ints(data: Any) -> tuple[bool, Optional[int]]:
+    """Whether nested lists/tuples ``data`` hold a float, and the first int outside int64's range."""
+    has_float, big, stack = False, None, [data]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, (list, tuple)):
+            stack.extend(reversed(x))
+        elif isinstance(x, (float, np.floating)):
+            has_float = True
+        elif isinstance(x, int) and not isinstance(x, bool) and big is None and not _INT64_MIN <= x <= _INT64_MAX:
+            big = x
+    return has_float, big
 
 
 def from_numpy(array: np.ndarray) -> Tensor:

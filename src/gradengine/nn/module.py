@@ -1,9 +1,15 @@
 """``Module``: the base class of every model, for the scalar and the tensor engine alike.
 
 Parameters and submodules are found from the module's attributes, in the order they were
-assigned (as PyTorch registers them on assignment): a ``Value``, a ``Tensor`` with
-``requires_grad=True``, a ``Module``, or a list/tuple/dict of those. Subclasses need not call
+assigned (as PyTorch registers them on assignment): a ``Value``, a parameter ``Tensor`` (below),
+a ``Module``, or a list/tuple/dict of those. Subclasses need not call
 ``super().__init__()`` (micrograd's modules do not), though calling it is good style.
+
+A parameter stays one after ``requires_grad_(False)``: a frozen parameter is still in
+``parameters()`` (with ``requires_grad=False``, so it gets no gradient and optimizers skip it) and
+in ``state_dict()``, as an ``nn.Parameter`` in PyTorch. A leaf tensor that has ever required grad
+is a parameter (``Tensor.is_parameter``); one that never has is a constant, and so is a tensor
+computed by an op (e.g. an output cached in ``forward``).
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import struct
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Iterator, Mapping, NamedTuple, Union
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Union
 
 import numpy as np
 
@@ -58,8 +64,25 @@ class IncompatibleKeys(NamedTuple):
         return f"IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
 
 
+def _zero_grads(params: Iterable[Any], set_to_none: bool, where: str) -> None:
+    """``zero_grad`` of modules and optimizers, as PyTorch's: each tensor's ``grad`` becomes None
+    or, with ``set_to_none=False``, zero in place (a grad that is None stays None). A ``Value``'s
+    ``grad`` is a float: it becomes 0.0 either way."""
+    if not isinstance(set_to_none, (bool, np.bool_)):
+        raise TypeError(f"{where}: set_to_none must be True or False, got {set_to_none!r}")
+    for p in params:
+        if isinstance(p, Value):
+            p.grad = 0.0
+        elif set_to_none or p.grad is None:
+            p.grad = None
+        elif isinstance(p.grad, np.ndarray) and p.grad.flags.writeable:
+            p.grad[...] = 0
+        else:  # a read-only array, or a Tensor left by backward(create_graph=True)
+            p.grad = np.zeros(np.shape(p.grad), np.result_type(p.grad))
+
+
 def _is_parameter(obj: object) -> bool:
-    return isinstance(obj, Value) or (isinstance(obj, Tensor) and obj.requires_grad)
+    return isinstance(obj, Value) or (isinstance(obj, Tensor) and obj.is_parameter)
 
 
 def _param_array(p: Any) -> np.ndarray:
@@ -122,10 +145,15 @@ class Module:
             yield m
 
     # -- training state -----------------------------------------------------------------------
-    def zero_grad(self) -> None:
-        """Reset every parameter's gradient (0.0 for a Value, None for a Tensor)."""
-        for p in self.parameters():
-            p.grad = 0.0 if isinstance(p, Value) else None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient, as ``torch.nn.Module.zero_grad``: a tensor's becomes
+        None (the default) or, with ``set_to_none=False``, zero in place (one that is None stays
+        None); a ``Value``'s becomes 0.0.
+
+        Raises:
+            TypeError: ``set_to_none`` is not a bool.
+        """
+        _zero_grads(self.parameters(), set_to_none, f"{type(self).__name__}.zero_grad")
 
     def train(self, mode: bool = True) -> "Module":
         """Switch this module and its submodules to training mode (e.g. Dropout active)."""

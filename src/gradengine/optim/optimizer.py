@@ -17,7 +17,7 @@ import numpy as np
 
 from ..engine import Value
 from ..grad_mode import enable_grad
-from ..nn.module import StateDictError
+from ..nn.module import StateDictError, _zero_grads
 
 __all__ = ["Optimizer", "Params", "StateDict"]
 
@@ -37,7 +37,9 @@ class Optimizer:
     Args:
         params: parameters (``Value`` or tensor), ``(name, parameter)`` pairs (the names appear
             in error messages), or param groups: ``[{"params": [...], "lr": 0.1}, ...]``, whose
-            missing hyperparameters come from ``defaults``.
+            missing hyperparameters come from ``defaults``. Each must be a leaf (a ``ValueError``
+            names a non-leaf, as torch's ``can't optimize a non-leaf Tensor``); a frozen one
+            (``requires_grad=False``) is accepted and, having no gradient, skipped by ``step()``.
         defaults: the default hyperparameters.
     """
 
@@ -71,11 +73,14 @@ class Optimizer:
         group = {**self.defaults, **param_group}
         if isinstance(group["params"], set):
             raise TypeError("a param group's 'params' must be an ordered iterable, not a set")
-        params, ids = [], set()
+        params, ids, gi = [], set(), len(self.param_groups)
         for i, p in enumerate([group["params"]] if _is_single_param(group["params"]) else group["params"]):
+            name = None
             if isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str):
-                self._names[id(p[1])], p = p
-            _check_param(p, i)
+                name, p = p
+            _check_param(p, i, gi, name)
+            if name is not None:
+                self._names[id(p)] = name
             if id(p) in ids:
                 raise ValueError(f"parameter {self._describe(p)} appears twice in one param group")
             params.append(p)
@@ -98,17 +103,14 @@ class Optimizer:
         return [p for group in self.param_groups for p in group["params"]]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Reset the gradients: to ``None`` (default; ``step()`` then skips parameters that get
-        no gradient) or, with ``set_to_none=False``, to zero in place. A ``Value``'s becomes 0.0."""
-        for p in self._params():
-            if isinstance(p, Value):
-                p.grad = 0.0
-            elif set_to_none or p.grad is None:
-                p.grad = None
-            elif isinstance(p.grad, np.ndarray) and p.grad.flags.writeable:
-                p.grad[...] = 0
-            else:
-                p.grad = np.zeros(np.shape(p.grad), np.result_type(p.grad))
+        """Reset the gradients, as ``torch.optim.Optimizer.zero_grad``: to ``None`` (default;
+        ``step()`` then skips parameters that get no gradient) or, with ``set_to_none=False``, to
+        zero in place (a gradient that is None stays None). A ``Value``'s becomes 0.0.
+
+        Raises:
+            TypeError: ``set_to_none`` is not a bool.
+        """
+        _zero_grads(self._params(), set_to_none, f"{type(self).__name__}.zero_grad")
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """Update every parameter that has a gradient, once. ``closure``, if given, is called first
@@ -256,12 +258,24 @@ def _is_single_param(obj: Any) -> bool:
     return isinstance(obj, Value) or (hasattr(obj, "data") and hasattr(obj, "grad") and not isinstance(obj, (list, tuple)))
 
 
-def _check_param(p: Any, index: int) -> None:
+def _check_param(p: Any, index: int, group_index: int = 0, name: Optional[str] = None) -> None:
+    """Raise if ``p`` (parameter ``index`` of param group ``group_index``, called ``name`` if the
+    caller named it) cannot be optimized: ``TypeError`` for what is not a floating-point Value or
+    tensor, ``ValueError`` for a non-leaf (computed by an op: backward never leaves it a
+    gradient, and changing it would not change what it was computed from), as torch."""
     if not isinstance(p, Value) and (not hasattr(p, "grad") or not isinstance(getattr(p, "data", None), np.ndarray)):
         raise TypeError(f"an optimizer can only optimize Values and tensors (objects with a NumPy array .data "
                         f"and a .grad), but parameter {index} is {type(p).__name__}")
     if not isinstance(p, Value) and not np.issubdtype(p.data.dtype, np.floating):
         raise TypeError(f"parameter {index} has dtype {p.data.dtype}; optimizers need floating-point parameters")
+    if getattr(p, "is_leaf", True) is False:  # duck-typed parameters without is_leaf count as leaves
+        kind, what, fix = (("Value", f"data {p.data!r}", "Value(v.data)") if isinstance(p, Value) else
+                           ("Tensor", f"shape {np.shape(p.data)}", "t.detach().requires_grad_()"))
+        op = getattr(getattr(p, "op", None), "name", None) or "an op"
+        label = f" {name!r}" if name else ""
+        raise ValueError(f"can't optimize a non-leaf {kind}: parameter {index} of param group {group_index}{label} "
+                         f"({what}) was computed by {op}; pass the leaf it was computed from (e.g. a model "
+                         f"parameter), or a new leaf: {fix}")
 
 
 def _check_real(value: Any, what: str) -> None:
