@@ -196,3 +196,150 @@ def test_torch_is_not_imported_with_gradengine():
     src = str(__import__("pathlib").Path(ge.__file__).parents[1])
     proc = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": src}, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr or "importing gradengine imported torch"
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact round trips: shape (0-d included), dtype, requires_grad, .grad and training flags
+# ---------------------------------------------------------------------------------------------
+def test_zero_d_tensors_keep_their_shape_both_ways():
+    t = to_torch(Tensor(np.array(2.5)))
+    assert t.shape == torch.Size([]) and t.dtype == torch.float64 and t.item() == 2.5
+    loss = (Tensor(np.ones(3), requires_grad=True) ** 2).sum()  # a scalar loss, with history
+    tl = to_torch(loss)
+    assert tl.shape == torch.Size([]) and tl.requires_grad and tl.is_leaf and tl.dtype == torch.float64
+    assert to_torch(np.array(3, np.int32)).shape == torch.Size([])
+    assert to_torch(np.array(3, np.int32)).dtype == torch.int32
+    sd = to_torch({"s": np.array(1.0), "g": np.float32(2.0), "f": 1.5, "v": ge.Value(2.0),
+                   "t": Tensor(np.array(4, np.int16)), "b": np.array(True)})
+    assert {k: (tuple(v.shape), v.dtype) for k, v in sd.items()} == {
+        "s": ((), torch.float64), "g": ((), torch.float32), "f": ((), torch.float64), "v": ((), torch.float64),
+        "t": ((), torch.int16), "b": ((), torch.bool)}
+    # the scalar engine's state dict is all 0-d entries
+    import random
+    random.seed(0)
+    mlp = nn.MLP(2, [1])
+    assert all(v.shape == torch.Size([]) for v in to_torch(mlp.state_dict()).values())
+    # a 0-d gradient, and a 0-d loss buffer
+    x = Tensor(np.array(3.0), requires_grad=True)
+    (x * x).backward()
+    assert to_torch(x).grad.shape == torch.Size([]) and to_torch(x).grad.item() == 6.0
+    bce = to_torch(nn.BCEWithLogitsLoss(pos_weight=Tensor(np.array(2.0, np.float32))))
+    assert bce.pos_weight.shape == torch.Size([]) and bce.pos_weight.dtype == torch.float32
+    assert from_torch(bce).pos_weight.shape == ()
+    # and from torch
+    back = from_torch(torch.tensor(2.5, dtype=torch.float64, requires_grad=True))
+    assert back.shape == () and back.dtype == np.float64 and back.requires_grad
+    assert from_torch({"n": torch.tensor(7)})["n"].shape == ()
+    assert from_torch(to_torch(Tensor(np.array(1.5, np.float16)))).shape == ()
+    assert from_torch(to_torch(Tensor(np.array(1.5, np.float16)))).dtype == np.float16
+
+
+def _flags(model):
+    return [m.training for m in model.modules()]
+
+
+def test_training_flags_are_kept_per_module_both_ways():
+    net = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.3))
+    net[1].eval()
+    assert [m.training for m in to_torch(net)] == [True, False]
+    # mixed flags at several depths, with the parent in either mode
+    for top in (True, False):
+        inner = nn.Sequential(nn.Dropout(0.1), nn.Sequential(nn.Dropout(0.2), nn.ReLU()),
+                              nn.ModuleList([nn.Dropout(0.3), nn.Tanh()]))
+        model = nn.Sequential(nn.Linear(4, 4, rng=0), inner, nn.MSELoss())
+        model.train(top)
+        model[1].train(not top)
+        model[1][1][0].train(top)
+        model[1][2][1].train(top)
+        model[2].train(not top)
+        tmodel = to_torch(model)
+        assert _flags(tmodel) == _flags(model)
+        assert _flags(from_torch(tmodel)) == _flags(model)
+    tmodel = tnn.Sequential(tnn.Linear(2, 2),
+                            tnn.Sequential(tnn.Dropout(), tnn.Sequential(tnn.ReLU(), tnn.Dropout())))
+    tmodel.eval()
+    tmodel[1][1].train()
+    tmodel[1][1][0].eval()
+    assert _flags(from_torch(tmodel)) == [m.training for m in tmodel.modules()]
+    # the scalar MLP: each Layer's flag goes to its Linear (and ReLU)
+    import random
+    random.seed(0)
+    mlp = nn.MLP(2, [3, 1])
+    mlp.layers[0].eval()
+    assert [m.training for m in to_torch(mlp)] == [False, False, True]
+    assert to_torch(mlp).training
+
+
+def test_grads_round_trip_both_ways():
+    x = Tensor(np.arange(3.0, dtype=np.float32), requires_grad=True)
+    (x * x).sum().backward()
+    t = to_torch(x)
+    assert t.is_leaf and t.requires_grad and t.grad is not None and t.grad.dtype == torch.float32
+    np.testing.assert_array_equal(t.grad.numpy(), x.grad)
+    t.grad[0] = 100.0  # a copy
+    assert x.grad[0] == 0.0
+    back = from_torch(t)
+    assert back.requires_grad and back.grad.dtype == np.float32
+    np.testing.assert_array_equal(back.grad, [100.0, 2.0, 4.0])
+    t.grad[1] = -1.0  # a copy again
+    assert back.grad[1] == 2.0
+    assert to_torch(Tensor(np.ones(2))).grad is None and from_torch(torch.ones(2)).grad is None
+    # a non-leaf torch tensor becomes a leaf without a gradient (and without torch's warning)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = from_torch(torch.ones(2, requires_grad=True) * 2)
+    assert y.requires_grad and y.grad is None
+    # parameters' gradients, both ways
+    model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.ReLU(), nn.Linear(2, 1, rng=1, dtype=np.float64))
+    model(X.reshape(-1, 4)[:, :3]).sum().backward()
+    tmodel = to_torch(model)
+    for name, p in model.named_parameters():
+        tp = tmodel.get_parameter(name)
+        assert tp.grad is not None and tp.grad.dtype == tp.dtype
+        np.testing.assert_array_equal(tp.grad.numpy(), p.grad, err_msg=name)
+    back = from_torch(tmodel)
+    for name, p in model.named_parameters():
+        np.testing.assert_array_equal(dict(back.named_parameters())[name].grad, p.grad, err_msg=name)
+    assert to_torch(nn.Linear(2, 2)).weight.grad is None and from_torch(tnn.Linear(2, 2)).weight.grad is None
+
+
+def test_frozen_weights_stay_frozen_both_ways():
+    model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.ReLU(), nn.Linear(2, 1, rng=1, dtype=np.float64))
+    keys = list(model.state_dict())
+    model[2].weight.requires_grad = False
+    tmodel = to_torch(model)
+    assert not tmodel[2].weight.requires_grad and tmodel[2].bias.requires_grad and tmodel[0].weight.requires_grad
+    assert tmodel[2].weight.dtype == torch.float64 and list(tmodel.state_dict()) == keys
+    np.testing.assert_array_equal(tmodel[2].weight.detach().numpy(), model[2].weight.data)
+    back = from_torch(tmodel)
+    assert not back[2].weight.requires_grad and back[2].bias.requires_grad and back[0].weight.requires_grad
+    assert list(back.state_dict()) == list(model.state_dict())  # frozen weights listed as in `model`
+    tlin = tnn.Linear(2, 2)
+    tlin.bias.requires_grad_(False)
+    lin = from_torch(tlin)
+    assert lin.weight.requires_grad and not lin.bias.requires_grad
+    assert to_torch(lin).weight.requires_grad and not to_torch(lin).bias.requires_grad
+
+
+def test_linear_keeps_each_parameter_dtype():
+    lin = nn.Linear(3, 2, rng=0)
+    lin.bias = Tensor(np.zeros(2), requires_grad=True, name="bias")  # float64 beside a float32 weight
+    t = to_torch(lin)
+    assert t.weight.dtype == torch.float32 and t.bias.dtype == torch.float64
+    back = from_torch(t)
+    assert back.weight.dtype == np.float32 and back.bias.dtype == np.float64 and back.bias.name == "bias"
+
+
+def test_other_dtypes_and_layouts_convert():
+    big_endian = np.arange(3.0).astype(">f8")
+    t = to_torch(Tensor(big_endian))
+    assert t.dtype == torch.float64
+    np.testing.assert_array_equal(t.numpy(), big_endian)
+    assert to_torch({"w": big_endian})["w"].dtype == torch.float64
+    assert to_torch(np.arange(6.0)[::-2]).tolist() == [5.0, 3.0, 1.0]
+    neg = torch.tensor([1 + 2j, 3 - 1j]).conj().imag  # a view with the negative bit set
+    np.testing.assert_array_equal(from_torch(neg).data, [-2.0, 1.0])
+    if np.dtype(np.longdouble).itemsize > 8:
+        with pytest.raises(TypeError, match=r"to_torch: .*float128.*astype\(np.float64\)"):
+            to_torch(Tensor(np.ones(2, np.longdouble)))
