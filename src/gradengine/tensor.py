@@ -513,14 +513,16 @@ class Tensor(Node):
 
     # -- interop -------------------------------------------------------------------------------
     def to_torch(self) -> Any:
-        """A ``torch.Tensor`` with a copy of the data (and ``requires_grad``); needs torch."""
+        """A ``torch.Tensor`` with a copy of the data, the same shape and dtype (and
+        ``requires_grad`` and ``.grad``); needs torch."""
         from .interop import to_torch
 
         return to_torch(self)
 
     @staticmethod
     def from_torch(tensor: Any) -> "Tensor":
-        """A Tensor with a copy of a ``torch.Tensor``'s data (and ``requires_grad``)."""
+        """A Tensor with a copy of a ``torch.Tensor``'s data, shape and dtype (and
+        ``requires_grad`` and ``.grad``)."""
         from .interop import from_torch
 
         return from_torch(tensor)
