@@ -46,10 +46,11 @@ class FakeLoader:
         self.calls: list[tuple] = []
         self.kwargs = kwargs
 
-    def __call__(self, root=None, download=True, *, normalize=False, verbose=True, verify=True):
-        self.calls.append((root, download, normalize))
+    def __call__(self, root=None, download=True, *, normalize=False, verbose=True, verify=True, split="both"):
+        self.calls.append((root, download, normalize) if split == "both" else (root, download, normalize, split))
         assert normalize, "the CLI must train on the float32 form"
-        return fake_mnist(**self.kwargs)
+        data = fake_mnist(**self.kwargs)
+        return data if split == "both" else data[{"train": 0, "test": 1}[split]]
 
 
 @pytest.fixture
@@ -560,3 +561,21 @@ def test_evaluate_a_damaged_or_foreign_file_exits_2(tmp_path, capsys, no_data):
     assert code == 2 and str(tmp_path / "x.npz") in one_error_line(err)
     code, _, err = run(["evaluate", tmp_path / "missing.npz"], capsys)
     assert code == 2 and "checkpoint not found" in one_error_line(err)
+
+
+def test_evaluate_needs_only_the_test_files(tmp_path, capsys, fake_data, monkeypatch):
+    """The real load_mnist on a folder holding only the two t10k files: evaluate reads them and
+    never asks for (or downloads) the 60000 training images."""
+    from gradengine.data import write_idx
+
+    assert run(quick(tmp_path / "run", "--hidden", "8"), capsys)[0] == 0
+    (_, _), (x_te, y_te) = fake_mnist()
+    folder = tmp_path / "t10k"
+    folder.mkdir()
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", np.round(x_te * 255).astype(np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", y_te.astype(np.uint8))
+    # the real loader, without the checksums of the real files (these are synthetic)
+    monkeypatch.setattr(cli, "load_mnist", lambda *a, **k: gradengine.data.load_mnist(*a, **{**k, "verify": False}))
+    code, out, err = run(["evaluate", tmp_path / "run" / "checkpoint.npz", "--data-dir", folder], capsys)
+    assert code == 0, err
+    assert out.startswith("test accuracy ") and "(" in out and "/128) of " in out

@@ -742,3 +742,20 @@ def test_data_path_that_is_a_file_says_so(tmp_path, monkeypatch):
 def test_loader_bad_arguments_are_named(args, kwargs, error, message):
     with pytest.raises(error, match=f"^DataLoader: {message}"):
         DataLoader(*args, **kwargs)
+
+
+def test_load_mnist_one_split_reads_only_its_files(tmp_path, fake_checksums):
+    test_only = {k: v for k, v in fake_checksums.items() if k.startswith("t10k")}
+    write_fake_mnist(tmp_path, test_only)
+    x, y = load_mnist(tmp_path, download=False, split="test")
+    np.testing.assert_array_equal(x, fake_checksums["t10k-images-idx3-ubyte"])
+    np.testing.assert_array_equal(y, fake_checksums["t10k-labels-idx1-ubyte"])
+    assert y.dtype == np.int64
+    with pytest.raises(data.MNISTNotFoundError) as info:
+        load_mnist(tmp_path, download=False, split="train")
+    assert info.value.missing == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    write_fake_mnist(tmp_path, fake_checksums)
+    (x_train, y_train), (x_test, y_test) = load_mnist(tmp_path, download=False)
+    np.testing.assert_array_equal(load_mnist(tmp_path, download=False, split="train")[0], x_train)
+    with pytest.raises(ValueError, match="split must be 'both', 'train' or 'test', got 'val'"):
+        load_mnist(tmp_path, split="val")

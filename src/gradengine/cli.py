@@ -459,10 +459,10 @@ def _check_data_dir(data_dir: Optional[str]) -> None:
         raise CLIError(f"--data-dir {data_dir} is a file, not a directory")
 
 
-def _load_data(args: argparse.Namespace, quiet: bool = False):
-    """``load_mnist(normalize=True)``, with errors in the command line's words."""
+def _load_data(args: argparse.Namespace, quiet: bool = False, split: str = "both"):
+    """``load_mnist(normalize=True, split=split)``, with errors in the command line's words."""
     try:
-        return load_mnist(args.data_dir, download=args.download, normalize=True, verbose=not quiet)
+        return load_mnist(args.data_dir, download=args.download, normalize=True, verbose=not quiet, split=split)
     except MNISTNotFoundError as e:
         files = ", ".join(e.missing)
         where = {"root": "given by --data-dir", "env": "from $GRADENGINE_DATA",
@@ -475,7 +475,7 @@ def _load_data(args: argparse.Namespace, quiet: bool = False):
             why = "GRADENGINE_OFFLINE is set, so nothing was downloaded"
         hint = "" if e.source == "root" else "; or pass --data-dir DIR naming a directory that holds them"
         raise CLIError(f"MNIST files missing from {e.directory} ({where}): {files}. {why}.\n"
-                       f"Put the four files (.gz or raw) there{hint}") from None
+                       f"Put {'the four files' if split == 'both' else 'them'} (.gz or raw) there{hint}") from None
     except MNISTError as e:
         raise CLIError(str(e)) from None
 
@@ -725,7 +725,7 @@ def _evaluate_command(args: argparse.Namespace) -> int:
     except (CheckpointError, FileNotFoundError) as e:
         raise CLIError(str(e)) from None
     _check_data_dir(args.data_dir)
-    _, (x_te, y_te) = _load_data(args)
+    x_te, y_te = _load_data(args, split="test")  # evaluation needs (and downloads) only the test set
     accuracy = evaluate(ckpt.model, x_te, y_te)
     print(f"test accuracy {accuracy:.4f} ({round(accuracy * len(y_te))}/{len(y_te)}) of {ckpt.path}: "
           f"model 784-{'-'.join(map(str, ckpt.hidden))}-10 after {_epochs(ckpt.epoch)}")

@@ -34,7 +34,7 @@ import sys
 import urllib.request
 import zlib
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Union
 
 import numpy as np
 
@@ -312,8 +312,9 @@ def load_mnist(
     normalize: bool = False,
     verbose: bool = True,
     verify: bool = True,
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``.
+    split: str = "both",
+) -> Any:
+    """Load MNIST as ``(x_train, y_train), (x_test, y_test)``, or one of them with ``split``.
 
     Images have shape ``(N, 28, 28)``: with ``normalize=True``, ``float32`` in [0, 1] (the
     pixel values divided by 255 in float32), the form to train on; by default the raw
@@ -335,15 +336,22 @@ def load_mnist(
         verify: check every file's sha256 against ``MNIST_SHA256``. With ``verify=False``
             only the IDX structure is checked, so other IDX data sets with the same file
             names load too.
+        split: ``"both"`` (the default), or ``"train"`` / ``"test"`` for that split's
+            ``(x, y)`` alone (as ``torchvision``'s ``train=True/False``): only its two files
+            are read, or downloaded if missing.
 
     Raises:
         MNISTNotFoundError: files missing and not downloaded (a subclass of ``MNISTError``).
         MNISTError: files corrupt or failing the checksum; a train/test set whose image and
             label counts differ; a relative ``$GRADENGINE_DATA`` that does not exist.
     """
+    prefixes = {"both": ("train", "t10k"), "train": ("train",), "test": ("t10k",)}.get(split)
+    if prefixes is None:
+        raise ValueError(f"load_mnist: split must be 'both', 'train' or 'test', got {split!r}")
+    names = [name for name in MNIST_SHA256 if name.startswith(prefixes)]
     try:
         directory, source = _mnist_dir(root)
-        missing = [name for name in MNIST_SHA256 if _find_file(directory, name) is None]
+        missing = [name for name in names if _find_file(directory, name) is None]
     except PermissionError as exc:  # a directory on the way that may not be listed
         raise MNISTError(f"{exc.filename}: cannot look for the MNIST files there ({exc.strerror})") from exc
     ndims = {name: 3 if "images" in name else 1 for name in MNIST_SHA256}
@@ -366,12 +374,9 @@ def load_mnist(
             raise MNISTNotFoundError(_missing_files_message(directory, source, missing[i:], reason),
                                      directory, source, missing[i:], error)
 
-    arrays = {
-        name: read_idx(_find_file(directory, name), checksums[name], ndim=ndims[name])
-        for name in MNIST_SHA256
-    }
+    arrays = {name: read_idx(_find_file(directory, name), checksums[name], ndim=ndims[name]) for name in names}
     splits = []
-    for prefix in ("train", "t10k"):
+    for prefix in prefixes:
         images, labels = arrays[f"{prefix}-images-idx3-ubyte"], arrays[f"{prefix}-labels-idx1-ubyte"]
         if len(images) != len(labels):
             raise MNISTError(
@@ -381,7 +386,7 @@ def load_mnist(
         if normalize:
             images = np.divide(images, np.float32(255.0), dtype=np.float32)
         splits.append((images, labels.astype(np.int64)))
-    return splits[0], splits[1]
+    return (splits[0], splits[1]) if split == "both" else splits[0]
 
 
 def _missing_ancestors(directory: Path) -> list[Path]:
