@@ -343,3 +343,17 @@ def test_other_dtypes_and_layouts_convert():
     if np.dtype(np.longdouble).itemsize > 8:
         with pytest.raises(TypeError, match=r"to_torch: .*float128.*astype\(np.float64\)"):
             to_torch(Tensor(np.ones(2, np.longdouble)))
+
+
+def test_a_module_used_twice_stays_one_module_both_ways():
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: interop is skipped")
+    lin = nn.Linear(3, 3, rng=np.random.default_rng(0))
+    net = nn.Sequential(lin, nn.ReLU(), lin)
+    tnet = to_torch(net)
+    assert tnet[0] is tnet[2] and len(list(tnet.parameters())) == 2  # tied, as in the gradengine model
+    x = np.random.default_rng(1).standard_normal((2, 3)).astype(np.float32)
+    np.testing.assert_allclose(tnet(torch.from_numpy(x)).detach().numpy(), net(x).numpy(), rtol=1e-6, atol=1e-6)
+    back = from_torch(tnet)
+    assert back[0] is back[2] and len(back.parameters()) == 2
+    # separate calls convert separately: no module is shared between two conversions
+    assert to_torch(lin) is not to_torch(lin)

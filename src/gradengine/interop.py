@@ -32,9 +32,11 @@ never when gradengine is imported. Memory sharing instead of copies, for data:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 from collections.abc import Mapping
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -237,7 +239,24 @@ def _children_to_torch(m: L._Container, path: str) -> list:
     return [_module_to_torch(child, f"{path}.{i}" if path else str(i)) for i, child in enumerate(m)]
 
 
+#: The modules converted so far by the current to_torch/from_torch call (id -> the copy), so a
+#: module used twice (``Sequential(lin, ReLU(), lin)``) becomes one shared module, not two copies.
+_converted: contextvars.ContextVar[dict[int, Any]] = contextvars.ContextVar("gradengine_interop_converted")
+
+
+@contextlib.contextmanager
+def _one_conversion() -> Iterator[None]:
+    token = _converted.set({})
+    try:
+        yield
+    finally:
+        _converted.reset(token)
+
+
 def _module_to_torch(m: Module, path: str) -> Any:
+    done = _converted.get()
+    if id(m) in done:
+        return done[id(m)]
     convert = _to_torch_table().get(type(m))
     if convert is None:
         where = f" (at {path!r})" if path else ""
@@ -251,6 +270,7 @@ def _module_to_torch(m: Module, path: str) -> Any:
     out = convert(m, path)
     # this module's own flag only: each child was given its own flag when it was converted
     out.training = bool(m.training)
+    done[id(m)] = out
     return out
 
 
@@ -317,10 +337,16 @@ def _from_torch_table() -> dict[type, Callable[[Any, str], Module]]:
 
 
 def _children_from_torch(m: Any, path: str) -> list:
-    return [_module_from_torch(child, f"{path}.{name}" if path else name) for name, child in m.named_children()]
+    # every slot, in order: named_children() lists a module used twice only once, but a
+    # Sequential runs every slot (``_modules`` is where torch keeps them)
+    return [_module_from_torch(child, f"{path}.{name}" if path else name)
+            for name, child in m._modules.items() if child is not None]
 
 
 def _module_from_torch(m: Any, path: str) -> Module:
+    done = _converted.get()
+    if id(m) in done:
+        return done[id(m)]
     convert = _from_torch_table().get(type(m))
     if convert is None:
         where = f" (at {path!r})" if path else ""
@@ -332,6 +358,7 @@ def _module_from_torch(m: Any, path: str) -> Module:
         )
     out = convert(m, path)
     out.training = bool(m.training)
+    done[id(m)] = out
     return out
 
 
@@ -354,7 +381,8 @@ def to_torch(obj: Any) -> Any:
     (``np.longdouble``). A non-native byte order (``">f8"``) becomes the native one.
     """
     if isinstance(obj, Module):
-        return _module_to_torch(obj, "")
+        with _one_conversion():
+            return _module_to_torch(obj, "")
     if isinstance(obj, Tensor):
         return _tensor_to_torch(obj)
     if isinstance(obj, np.ndarray):
@@ -394,7 +422,8 @@ def from_torch(obj: Any) -> Any:
     """
     torch = _torch()
     if isinstance(obj, torch.nn.Module):
-        return _module_from_torch(obj, "")
+        with _one_conversion():
+            return _module_from_torch(obj, "")
     if isinstance(obj, torch.Tensor):
         return _tensor_from_torch(obj)
     if isinstance(obj, Mapping):
