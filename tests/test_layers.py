@@ -433,3 +433,11 @@ def test_module_zero_grad_set_to_none_false_as_torch():
     assert all(p.grad == 0.0 for p in mlp.parameters())
     with pytest.raises(TypeError, match="set_to_none must be True or False"):
         model.zero_grad(set_to_none="no")
+
+
+def test_flatten_of_an_empty_batch_is_empty_as_torch():
+    torch = _torch()
+    for x in (np.zeros((0, 3, 4), np.float32), Tensor(np.zeros((0, 3, 4), np.float32))):
+        assert nn.Flatten()(x).shape == tuple(torch.nn.Flatten()(torch.zeros(0, 3, 4)).shape) == (0, 12)
+    assert Tensor(np.zeros((2, 0, 3))).flatten().shape == (0,)
+    assert Tensor(np.zeros((2, 0, 3))).flatten(0, 1).shape == (0, 3)

@@ -991,3 +991,56 @@ def test_zero_grad_rejects_a_non_bool():
     with pytest.raises(TypeError, match="set_to_none must be True or False, got 'no'"):
         o.zero_grad(set_to_none="no")
     o.zero_grad(set_to_none=np.False_)
+
+
+@pytest.mark.parametrize("fast", [None, False])
+def test_a_nan_gradient_reaches_the_weight_as_in_torch(fast):
+    """The fused step flushes moments that would be subnormal to 0; a nan moment is not one of
+    them: it makes the weight nan, as in torch and in the formula path (divergence shows)."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: the comparison is skipped")
+    w0 = np.array([[0.5, -0.25, 1.0]], np.float32)
+    x = np.array([[1.0, np.nan, 1.0]], np.float32)
+    from gradengine import Tensor
+
+    w = Tensor(w0.copy(), requires_grad=True)
+    opt = optim.Adam([w], lr=0.1, fast=fast)
+    tw = torch.tensor(w0.copy(), requires_grad=True)
+    topt = torch.optim.Adam([tw], lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        opt.step()
+        topt.zero_grad()
+        (tw * torch.from_numpy(x)).sum().backward()
+        topt.step()
+    np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-6)  # nan in the same place
+    assert np.isnan(w.data[0, 1]) and np.isfinite(w.data[0, [0, 2]]).all()
+
+
+def test_a_schedule_state_is_checked_as_its_constructor_checks_and_changes_nothing():
+    from gradengine import Tensor
+
+    w = Tensor(np.ones(2), requires_grad=True)
+    sched = optim.lr_scheduler.StepLR(optim.SGD([w], lr=1.0), step_size=np.int64(3))  # NumPy ints are ints
+    for _ in range(4):
+        sched.step()
+    good = sched.state_dict()
+    for bad, message in [({"step_size": 0}, "step_size must be a positive integer, got 0"),
+                         ({"step_size": 2.5}, "step_size must be a positive integer, got 2.5"),
+                         ({"step_size": True}, "step_size must be a positive integer, got True"),
+                         ({"last_epoch": 2.7}, "last_epoch should be an integer >= -1, got 2.7"),
+                         ({"last_epoch": -2}, "last_epoch should be an integer >= -1, got -2")]:
+        with pytest.raises(StateDictError, match=message):
+            sched.load_state_dict({**good, **bad})
+        assert sched.state_dict() == good
+    sched.step()  # still usable
+
+
+def test_a_refused_param_group_renames_nothing():
+    from gradengine import Tensor
+
+    a = Tensor(np.ones(2), requires_grad=True)
+    opt = optim.SGD([("a", a)], lr=0.1)
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [("renamed", a)]})
+    assert opt._describe(a) == opt._describe(opt.param_groups[0]["params"][0]) and "renamed" not in opt._describe(a)

@@ -22,6 +22,7 @@ array([[ 2., -4.],
 
 from __future__ import annotations
 
+import math
 import operator
 import weakref
 from numbers import Number
@@ -503,7 +504,7 @@ class Tensor(Node):
                 f"flatten(start_dim={start_dim}, end_dim={end_dim}) is invalid for a tensor of shape {shape}: "
                 "start_dim comes after end_dim"
             )
-        return self.reshape(shape[:start] + (-1,) + shape[end + 1:])
+        return self.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])  # not -1: size 0 too
 
     def __getitem__(self, index: Any) -> "Tensor":
         """NumPy indexing: ints, slices, None, ..., boolean masks and integer arrays. The

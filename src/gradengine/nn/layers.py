@@ -184,7 +184,7 @@ class Flatten(Module):
     def forward(self, x: Input) -> Tensor:
         if isinstance(x, np.ndarray):
             if self.start_dim == 1 and self.end_dim == -1 and x.ndim >= 2:
-                return _wrap(x.reshape(x.shape[0], -1))  # the common case: a constant batch
+                return _wrap(x.reshape(x.shape[0], math.prod(x.shape[1:])))  # the common case: a constant batch (empty too)
             x = _wrap(x)
         return x.flatten(self.start_dim, self.end_dim)
 

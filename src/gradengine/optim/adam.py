@@ -162,8 +162,8 @@ def _adam_loop(p, g, m, v, v_max, constants, amsgrad):
         g_i = g_i + l2 * p_i if l2 != 0 else g_i
         m_i = m[i] + one_minus_beta1 * (g_i - m[i])  # exp_avg.lerp_(g, 1 - beta1)
         v_i = beta2 * v[i] + one_minus_beta2 * g_i * g_i
-        m[i] = m_i = m_i if abs(m_i) >= tiny else zero  # never store a subnormal
-        v[i] = v_i = v_i if v_i >= tiny else zero
+        m[i] = m_i = zero if abs(m_i) < tiny else m_i  # never store a subnormal (nan stays nan, as torch)
+        v[i] = v_i = zero if v_i < tiny else v_i
         v_i = max(v_max[i], v_i) if amsgrad else v_i
         v_max[i] = v_i if amsgrad else v_max[i]  # a store either way: no branch around it
         p[i] = p_i - lr_bc2 * m_i / (np.sqrt(v_i) + eps_bc2)

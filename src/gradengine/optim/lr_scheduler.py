@@ -3,6 +3,7 @@ after the epoch's ``optimizer.step()`` calls."""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
@@ -55,6 +56,10 @@ class LRScheduler:
     def _hparams(self) -> dict[str, Any]:
         return {}
 
+    def _check_hparams(self, **hparams: Any) -> None:
+        """Raise TypeError/ValueError for a value the constructor would refuse (a loaded state is
+        checked too)."""
+
     def state_dict(self) -> StateDict:
         """A flat dict for ``np.savez``: ``last_epoch``, ``base_lrs``, ``last_lr`` and the
         schedule's own numbers (e.g. ``step_size``, ``gamma``)."""
@@ -79,7 +84,14 @@ class LRScheduler:
                 raise StateDictError(f"{key} has shape {arr.shape}, the optimizer has "
                                      f"{len(self.optimizer.param_groups)} param group(s)")
         values = {k: _restore(sd[k], v, k) for k, v in hp.items()}
-        self.last_epoch = int(np.asarray(sd["last_epoch"]))
+        last_epoch = np.asarray(sd["last_epoch"])
+        if last_epoch.shape != () or last_epoch.dtype.kind not in "iu" or int(last_epoch) < -1:
+            raise StateDictError(f"last_epoch should be an integer >= -1, got {sd['last_epoch']!r}")
+        try:
+            self._check_hparams(**values)
+        except (TypeError, ValueError) as e:
+            raise StateDictError(f"schedule state dict: {e}") from None
+        self.last_epoch = int(last_epoch)
         self.base_lrs, self._last_lr = lists["base_lrs"].tolist(), lists["last_lr"].tolist()
         for k, v in values.items():
             setattr(self, k, v)
@@ -90,11 +102,14 @@ class StepLR(LRScheduler):
     ``lr = initial_lr * gamma ** (epoch // step_size)``."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
+        self._check_hparams(step_size=step_size, gamma=gamma)
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def _check_hparams(self, *, step_size: Any, gamma: Any) -> None:
+        if isinstance(step_size, (bool, np.bool_)) or not isinstance(step_size, numbers.Integral) or step_size <= 0:
             raise ValueError(f"step_size must be a positive integer, got {step_size!r}")
         _check_real(gamma, "gamma")
-        self.step_size, self.gamma = step_size, float(gamma)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
         lrs = [g["lr"] for g in self.optimizer.param_groups]

@@ -73,16 +73,16 @@ class Optimizer:
         group = {**self.defaults, **param_group}
         if isinstance(group["params"], set):
             raise TypeError("a param group's 'params' must be an ordered iterable, not a set")
-        params, ids, gi = [], set(), len(self.param_groups)
+        params, ids, names, gi = [], set(), {}, len(self.param_groups)
         for i, p in enumerate([group["params"]] if _is_single_param(group["params"]) else group["params"]):
             name = None
             if isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str):
                 name, p = p
             _check_param(p, i, gi, name)
-            if name is not None:
-                self._names[id(p)] = name
             if id(p) in ids:
-                raise ValueError(f"parameter {self._describe(p)} appears twice in one param group")
+                raise ValueError(f"parameter {name or self._describe(p)} appears twice in one param group")
+            if name is not None:
+                names[id(p)] = name
             params.append(p)
             ids.add(id(p))
         if not params:
@@ -91,6 +91,7 @@ class Optimizer:
             raise ValueError("some parameters appear in more than one parameter group")
         group["params"] = params
         self._check_hparams(group)
+        self._names.update(names)  # only once the group is accepted: a refused group renames nothing
         self.param_groups.append(group)
 
     def _check_hparams(self, group: dict[str, Any]) -> None:
