@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import print_machine_header  # noqa: E402
+from _args import nonnegative_int, positive_int, run  # noqa: E402
 from bench_mnist import IDLE, REPO, batches, initial_weights, setup_gradengine, setup_torch, subnormals  # noqa: E402
 
 from gradengine import cli, optim  # noqa: E402
@@ -57,11 +58,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data-dir", default=os.environ.get("GRADENGINE_DATA") or str(REPO.parent / "shared" / "data" / "mnist"),
                    help="MNIST directory (default: $GRADENGINE_DATA, else ../shared/data/mnist from the repo)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--warmup", type=int, default=2, help="untimed epochs before the timed ones")
-    p.add_argument("--epochs", type=int, default=5, help="epochs whose steps are timed (the median of 5 survives two disturbed epochs: on a shared machine a stretch of seconds can run the step at a third of its speed)")
-    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--warmup", type=nonnegative_int, default=2, help="untimed epochs before the timed ones")
+    p.add_argument("--epochs", type=positive_int, default=5, help="epochs whose steps are timed (the median of 5 survives two disturbed epochs: on a shared machine a stretch of seconds can run the step at a third of its speed)")
+    p.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     p.add_argument("--quick", action="store_true", help="smoke run: 1000 images, 1 + 1 epochs, short isolated timing")
     args = p.parse_args(argv)
     if args.quick:
@@ -230,4 +231,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

@@ -54,26 +54,26 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _args import positive_int, positive_int_list, run  # noqa: E402  (no NumPy: before the thread settings)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch-sizes", default="32,128,512", help="comma-separated batch sizes")
-    p.add_argument("--rounds", type=int, default=5, help="timed epochs per engine and batch size")
-    p.add_argument("--threads", type=int, default=2, help="threads for PyTorch and NumPy's BLAS")
+    p.add_argument("--batch-sizes", type=positive_int_list, default="32,128,512", help="comma-separated batch sizes")
+    p.add_argument("--rounds", type=positive_int, default=5, help="timed epochs per engine and batch size")
+    p.add_argument("--threads", type=positive_int, default=2, help="threads for PyTorch and NumPy's BLAS")
     p.add_argument("--data-dir", default=os.environ.get("GRADENGINE_DATA") or str(REPO.parent / "shared" / "data" / "mnist"),
                    help="MNIST directory (default: $GRADENGINE_DATA, else ../shared/data/mnist from the repo)")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick runs)")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--engines", default="gradengine,torch,numpy", help="comma-separated subset to run")
     p.add_argument("--full", action="store_true", help="also train gradengine for --epochs epochs and report test accuracy")
-    p.add_argument("--epochs", type=int, default=10, help="epochs of the --steady run and of the --full accuracy run")
+    p.add_argument("--epochs", type=positive_int, default=10, help="epochs of the --steady run and of the --full accuracy run")
     p.add_argument("--steady", action="store_true", help="steady-state mode: both engines train --epochs epochs, interleaved")
-    p.add_argument("--runs", type=int, default=1, help="--steady: repeat the whole measurement N times, then summarise")
+    p.add_argument("--runs", type=positive_int, default=1, help="--steady: repeat the whole measurement N times, then summarise")
     p.add_argument("--quick", action="store_true", help="smoke run: 1000 images, 2 rounds, 3 epochs, batch 32 and 128")
     args = p.parse_args(argv)
-    if args.runs < 1:
-        p.error(f"--runs must be at least 1, got {args.runs}")
     if args.runs > 1 and not args.steady:
         p.error("--runs repeats the --steady measurement; add --steady (fresh epochs take --rounds)")
     if args.quick:
@@ -95,7 +95,6 @@ import gradengine.functional as F  # noqa: E402
 from gradengine import cli, optim  # noqa: E402
 from gradengine.data import DataLoader, load_mnist  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import print_machine_header  # noqa: E402
 
 SIZES = [(784, 128), (128, 64), (64, 10)]
@@ -503,4 +502,4 @@ def main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(ARGS))
+    sys.exit(run(main, ARGS))

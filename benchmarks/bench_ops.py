@@ -23,19 +23,20 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _args import positive_int, run  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--threads", type=int, default=2, help="threads of NumPy's BLAS (set before NumPy is imported)")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--threads", type=positive_int, default=2, help="threads of NumPy's BLAS (set before NumPy is imported)")
     p.add_argument("--data-dir", default=os.environ.get("GRADENGINE_DATA") or str(REPO.parent / "shared" / "data" / "mnist"))
-    p.add_argument("--limit", type=int, default=None, help="use only the first N training images")
+    p.add_argument("--limit", type=positive_int, default=None, help="use only the first N training images")
     p.add_argument("--quick", action="store_true", help="smoke run: 2,000 images")
     args = p.parse_args(argv)
     for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(k, str(args.threads))
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from _machine import print_machine_header
 
     import gradengine.functional as F
@@ -44,7 +45,7 @@ def main(argv=None) -> int:
     from gradengine.data import DataLoader, load_mnist
 
     print_machine_header()
-    (x, y), _ = load_mnist(args.data_dir, normalize=True, verbose=False)
+    (x, y), _ = load_mnist(args.data_dir, download=False, normalize=True, verbose=False)
     limit = 2000 if args.quick else args.limit
     if limit:
         x, y = x[:limit], y[:limit]
@@ -93,4 +94,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

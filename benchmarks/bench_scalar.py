@@ -31,6 +31,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _args import positive_int  # noqa: E402
+
 TARGETS = {"on": 0.05}  # issue 12: GC on, as users run it
 CHAIN_TARGET = 3.0  # issue 12: seconds to build and differentiate the 1,000,000-node chain
 
@@ -142,9 +145,9 @@ def _spawn(*args: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (fresh processes each)")
-    ap.add_argument("--steps", type=int, default=8, help="timed training steps per process")
-    ap.add_argument("--chain", type=int, default=1_000_000, help="depth of the chain benchmark")
+    ap.add_argument("--rounds", type=positive_int, default=3, help="interleaved rounds (fresh processes each)")
+    ap.add_argument("--steps", type=positive_int, default=8, help="timed training steps per process")
+    ap.add_argument("--chain", type=positive_int, default=1_000_000, help="depth of the chain benchmark")
     ap.add_argument("--quick", action="store_true", help="smoke run: --rounds 1 --steps 2 --chain 10000")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()

@@ -29,6 +29,9 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _args import positive_int  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -81,11 +84,11 @@ def measure(argv: list[str], env: dict[str, str]) -> tuple[str, float, float, in
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=3, help="number of runs (default: 3)")
+    ap.add_argument("--runs", type=positive_int, default=3, help="number of runs (default: 3)")
     ap.add_argument("--data-dir", default=None,
                     help="MNIST directory passed as --data-dir (default: the CLI's: $GRADENGINE_DATA, else the cache)")
-    ap.add_argument("--epochs", type=int, default=10, help="epochs per run (default: 10, the README's command)")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1],
+    ap.add_argument("--epochs", type=positive_int, default=10, help="epochs per run (default: 10, the README's command)")
+    ap.add_argument("--threads", type=positive_int, nargs="+", default=[1],
                     help="values of gradengine train --threads to time, interleaved (default: 1, the CLI's default)")
     args = ap.parse_args()
 

@@ -28,10 +28,14 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from gradengine import Value
 from gradengine.nn import MLP
 from gradengine.viz import draw, to_svg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _args import positive_int  # noqa: E402
 
 
 def chain(n: int = 1_000_000) -> Value:
@@ -113,8 +117,8 @@ def bench(name: str, root: Value, repeats: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repeats", type=int, default=5, help="runs per measurement (the median is shown)")
-    ap.add_argument("--chain", type=int, default=1_000_000, help="length of the chain")
+    ap.add_argument("--repeats", type=positive_int, default=5, help="runs per measurement (the median is shown)")
+    ap.add_argument("--chain", type=positive_int, default=1_000_000, help="length of the chain")
     args = ap.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"gradengine viz benchmark: Python {platform.python_version()}, {cpu_name()}, "

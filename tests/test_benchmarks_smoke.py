@@ -83,3 +83,31 @@ def test_bench_ops_quick(mnist_dir):
     out = run("bench_ops.py", "--quick", "--data-dir", str(mnist_dir))
     assert "linear forward" in out and "linear vjp 1" in out and "Adam step (optimizer)" in out
     assert "total timed" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench_mnist.py", "--batch-sizes", "32,abc"], "argument --batch-sizes: expected comma-separated positive integers"),
+    (["bench_mnist.py", "--quick", "--rounds", "0"], "argument --rounds: expected a positive integer, got 0"),
+    (["bench_mnist.py", "--quick", "--limit", "-5"], "argument --limit: expected a positive integer, got -5"),
+    (["bench_mnist.py", "--steady", "--runs", "0"], "argument --runs: expected a positive integer, got 0"),
+    (["bench_adam.py", "--threads", "0"], "argument --threads: expected a positive integer, got 0"),
+    (["bench_adam.py", "--warmup", "-1"], "argument --warmup: expected a non-negative integer, got -1"),
+    (["bench_ops.py", "--batch-size", "0"], "argument --batch-size: expected a positive integer, got 0"),
+    (["bench_scalar.py", "--chain", "-1"], "argument --chain: expected a positive integer, got -1"),
+    (["bench_viz.py", "--repeats", "0"], "argument --repeats: expected a positive integer, got 0"),
+    (["bench_train.py", "--runs", "0"], "argument --runs: expected a positive integer, got 0"),
+    (["bench_mnist.py", "--quick", "--data-dir", "NOWHERE"], "bench_mnist.py: error: MNIST files not found in"),
+    (["bench_adam.py", "--quick", "--data-dir", "NOWHERE"], "bench_adam.py: error: MNIST files not found in"),
+    (["bench_ops.py", "--quick", "--data-dir", "NOWHERE"], "bench_ops.py: error: MNIST files not found in"),
+])
+def test_bad_arguments_and_missing_data_are_one_error_not_a_traceback(argv, message, tmp_path):
+    """Checked up front, before a run starts (a zero count used to fail deep inside, a negative
+    --limit silently ran ~60000 images, a missing data folder ended in a traceback; bench_ops
+    even tried to download)."""
+    argv = [str(tmp_path / "nowhere") if a == "NOWHERE" else a for a in argv]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    proc = subprocess.run([sys.executable, str(BENCH / argv[0]), *argv[1:]], capture_output=True, text=True,
+                          timeout=120, env=env, cwd=REPO)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "nowhere").exists()  # nothing downloaded, no folder made
