@@ -127,6 +127,22 @@ def test_unlabelled_and_repeated_names_get_stable_ids():
     assert all(re.fullmatch(r"n\d+", n) for n in names if n not in {"n0"} and not any(c in n for c in "*+("))
 
 
+def test_a_label_equal_to_another_nodes_expression_does_not_collide():
+    # before: the unlabelled a*b and the Value labelled "a*b" were both data-node "a*b", and
+    # one of their gradients was lost from the frames
+    a, b = Value(2.0, label="a"), Value(3.0, label="b")
+    p = a * b
+    q = Value(5.0, label="a*b")
+    L = p + q * a
+    r = replay(L)
+    keys = [f.active for f in r.frames[1:]]
+    assert len(set(keys)) == len(keys) == 6
+    assert len(r.frames[-1].grads) == 6
+    nodes = re.findall(r'data-node="([^"]*)"', r.html())
+    assert len(set(nodes)) == len(nodes) == 6
+    assert sorted(r.frames[-1].grads.values()) == [1.0, 1.0, 1.0, 2.0, 2.0, 8.0]  # L, p, q*a; b, q; a
+
+
 def test_shared_operand_x_times_x():
     x = Value(3.0, label="x")
     y = x * x
@@ -203,6 +219,19 @@ def test_bad_arguments():
         r.save("frames.txt")
     with pytest.raises(ValueError, match="theme"):
         replay(L, theme="sepia")
+
+
+def test_bad_seed_and_max_nodes_are_clear_errors():
+    # before: a NumPy broadcast error, a TypeError inside ops.py, and "'>' not supported"
+    t = Tensor([1.0, 2.0], requires_grad=True) * 2
+    with pytest.raises(ValueError, match=r"replay\(gradient\): the gradient has shape \(3,\)"):
+        replay(t, np.ones(3))
+    with pytest.raises(TypeError, match=r"replay\(gradient\) expects a real number, got str"):
+        replay(Value(2.0) * 3, "a")
+    for bad in ("5", 0, True, 2.5):
+        with pytest.raises(ValueError, match="max_nodes"):
+            replay(Value(2.0) * 3, max_nodes=bad)
+    assert len(replay(t, [1, 2])) == 3 and len(replay(Value(2.0) * 3, 2)) == 4
 
 
 # ---------------------------------------------------------------------------------------------

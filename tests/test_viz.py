@@ -374,6 +374,24 @@ def test_before_backward_tensor_graph_says_so():
     assert all("grad" not in f for n in dot.values.values() for f in fields(n))
 
 
+def test_tensor_graph_not_backwarded_ignores_grads_left_by_another_graph():
+    # before: l2 was drawn with gradients (its activations', and l1's on weight and bias)
+    m = nn.Linear(3, 2)
+    x = np.ones((4, 3), np.float32)
+    l1 = (m(x) ** 2).mean()
+    l1.backward()
+    l2 = (m(2 * x) ** 2).mean()
+    text = draw(l2, params=m).text
+    assert "no gradients computed yet" in text
+    assert "grad " not in text.replace("no grad", "").replace(".grad", "")
+    assert "no gradients computed yet" not in draw(l1, params=m).text  # l1 itself was backwarded
+    l2.backward()  # now the leaves hold l1's + l2's: not l2's alone, still not shown as l2's
+    assert "no gradients computed yet" in draw(l2, params=m).text
+    m.zero_grad()
+    l2.backward()
+    assert "no gradients computed yet" not in draw(l2, params=m).text
+
+
 # ---------------------------------------------------------------------------------------------
 # Colour = gradient magnitude
 # ---------------------------------------------------------------------------------------------
@@ -554,6 +572,20 @@ def test_long_chain_is_one_labelled_group():
     assert sorted((a, b, attrs["label"]) for a, b, attrs in dot.edges if a == dot.by_label("x")) == \
         [(dot.by_label("x"), "g1", "×200,000"), (dot.by_label("x"), "v0_op", "1")]
     assert len(s.items) == 3
+
+
+def test_folded_chain_counts_the_partial_repetition_at_the_output_end():
+    # before: "×12 (linear → sigmoid) → linear" was counted as 13 sigmoid, 12 linear
+    layers: list = []
+    for _ in range(12):
+        layers += [nn.Linear(2, 2), nn.Sigmoid()]
+    layers.append(nn.Linear(2, 2))
+    out = nn.Sequential(*layers)(Tensor(np.ones((1, 2), np.float32))).sum()
+    line = next(l for l in draw(out, summarise=True).text.splitlines() if "×12" in l)
+    assert "×12 (linear → sigmoid) → linear" in line
+    assert "13 linear, 12 sigmoid" in line
+    chain = next(it for it in _accounted(out, budget=50).items if it.kind == "chain")
+    assert (chain.counts["linear"], chain.counts["sigmoid"]) == (13, 12)
 
 
 def test_chain_with_constants_folds_them():
@@ -754,6 +786,19 @@ def test_module_view_tensor_layers():
 # ---------------------------------------------------------------------------------------------
 # Errors, and life without dot
 # ---------------------------------------------------------------------------------------------
+def test_module_view_has_a_text_form():
+    # before: draw(model).text was "", so without Graphviz only the install hint showed
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    text = draw(model).text
+    assert text.splitlines()[0] == "Sequential: 11 parameters in 4 tensors"
+    assert "0: Linear(in_features=3, out_features=2, bias=True)" in text
+    assert "weight  (2, 3) float32  grad None" in text
+    (model(np.ones((1, 3), np.float32)) ** 2).sum().backward()
+    assert "weight  (2, 3) float32  ‖grad‖" in draw(model).text
+    assert "grad" not in draw(model, show_grad=False).text.replace("‖grad‖ of", "")
+    assert "3 × ReLUNeuron(2)" in draw(MLP(2, [3, 1])).text
+
+
 def test_bad_arguments():
     a = Value(1.0)
     with pytest.raises(TypeError, match="Value, a Tensor or a Module"):

@@ -345,30 +345,51 @@ class _ValueEngine(_Engine):
         return _short(n.data)
 
 
+def _same_grad(stored: Any, g: Any) -> bool:
+    """Is a leaf's ``.grad`` (``stored``) the gradient ``g`` this graph gives it?"""
+    if g is None:  # the graph sends it nothing: any .grad is someone else's, and not drawn wrong
+        return True
+    if stored is None:
+        return False
+    a, b = np.asarray(getattr(stored, "data", stored)), np.asarray(getattr(g, "data", g))
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-5, atol=0.0, equal_nan=True))
+
+
 class _TensorEngine(_Engine):
     kind = "Tensor"
     grad_name = "‖grad‖"
 
     def __init__(self, root: Any, names: Mapping[int, str]):
         super().__init__(root, names)
-        leaves_have_grads = root.grad is not None
-        if not leaves_have_grads:
-            stack, seen = [root], {id(root)}
-            while stack and not leaves_have_grads:
-                for c in stack.pop().children:
-                    if id(c) in seen:
-                        continue
+        # Nothing on a Tensor records that backward() ran, and a leaf's .grad may be left from
+        # another graph that shares it (a model's weights). So this graph counts as backwarded
+        # only if the root kept a gradient (retain_grad) or every leaf's .grad is exactly the
+        # gradient this graph gives it (recomputed here): stale numbers are never shown.
+        self.computed = False
+        if not root.requires_grad:
+            return
+        seed = np.ones(root.shape, dtype=root.dtype)
+        leaves, stack, seen = [], [root], {id(root)}
+        while stack:
+            for c in stack.pop().children:
+                if id(c) not in seen:
                     seen.add(id(c))
-                    if c.op is None and c.requires_grad and c.grad is not None:
-                        leaves_have_grads = True
-                        break
-                    stack.append(c)
-        self.computed = leaves_have_grads and bool(root.requires_grad)
-        if self.computed:
-            seed = np.ones(root.shape, dtype=root.dtype)
-            self.grads = backprop(root, seed)  # .grad untouched
-            if root.data.size != 1:
-                self.note = "activation gradients from a backward pass seeded with ones"
+                    if c.op is None:
+                        if c.requires_grad:
+                            leaves.append(c)
+                    else:
+                        stack.append(c)
+        if root.grad is None and not any(c.grad is not None for c in leaves):
+            return
+        self.grads = backprop(root, seed)  # .grad untouched
+        if root.grad is None and not all(_same_grad(c.grad, self.grads.get(c)) for c in leaves):
+            self.grads = {}
+            self.note = ("the leaves' .grad are not this graph's gradients (left from another graph, "
+                         "accumulated over several backward() calls, or another seed): not shown")
+            return
+        self.computed = True
+        if root.data.size != 1:
+            self.note = "activation gradients from a backward pass seeded with ones"
 
     def grad(self, n: Any) -> Any:
         if n.op is None:  # a leaf: what backward() left in .grad (it accumulates)
@@ -766,6 +787,8 @@ def _draw_graph_now(root: Any, eng: _Engine, *, format: str, rankdir: str, show_
         lines = [f"{eng.kind} graph: {_count(total, 'value')}, {_count(n_ops, 'op')}"]
     if show_grad and not eng.computed:
         lines.append("no gradients computed yet: call backward() to see them (none is shown as 0)")
+        if eng.note:
+            lines.append(eng.note)
     elif show_grad and eng.note:
         lines.append(eng.note)
     dot = _new_digraph(format, rankdir, _graph_label(lines, legend, eng.grad_name, show_grad,
@@ -890,32 +913,38 @@ def _draw_module(root: Module, *, format: str, rankdir: str, show_grad: bool,
     dot = _new_digraph(format, rankdir, _graph_label(lines, legend, "‖grad‖ of each parameter",
                                                      show_grad, shapes, theme), theme)
     counter = [0]
+    text: list[str] = []  # the text form (Drawing.text): one line per box and per parameter row
 
-    def node(g: graphviz.Digraph, titles: list[str], rows: list[_ParamRow]) -> str:
+    def node(g: graphviz.Digraph, titles: list[str], rows: list[_ParamRow], depth: int = 0) -> str:
         nid = f"m{counter[0]}"
         counter[0] += 1
+        pad = "  " * depth
+        text.append(pad + "; ".join(titles))
+        for row in rows:
+            text.append(f"{pad}  {row.name}  {row.shape}" + (f"  {row.grad_text()}" if show_grad else ""))
         g.node(nid, label=_module_table(titles, rows, show_grad, theme), shape="none", margin="0")
         return nid
 
-    def add(g: graphviz.Digraph, name: str, m: Module, shown: str) -> tuple[str, str]:
+    def add(g: graphviz.Digraph, name: str, m: Module, shown: str, depth: int = 0) -> tuple[str, str]:
         """Draw module ``m`` (called ``shown`` inside its parent) into ``g``; return its first and
         last node ids, so siblings can be kept in order."""
         children = kids[name]
         if not children:
-            nid = node(g, [_module_title(shown, m, leaf=True)], _param_rows(own[name]))
+            nid = node(g, [_module_title(shown, m, leaf=True)], _param_rows(own[name]), depth)
             return nid, nid
+        text.append("  " * depth + _module_title(shown, m, leaf=False))
         with g.subgraph(name=f"cluster_m{counter[0]}") as c:
             counter[0] += 1
             c.attr(label=_module_title(shown, m, leaf=False), labelloc="t", labeljust="l",
                    style="rounded", color=theme.group_line, fontname=_FONT, fontsize="11")
             ids: list[tuple[str, str]] = []
             if own[name]:
-                nid = node(c, ["own parameters"], _param_rows(own[name]))
+                nid = node(c, ["own parameters"], _param_rows(own[name]), depth + 1)
                 ids.append((nid, nid))
             for group in _runs(children, kids, own):
                 first, m0 = group[0]
                 if len(group) == 1:
-                    ids.append(add(c, first, m0, _relative(first, name)))
+                    ids.append(add(c, first, m0, _relative(first, name), depth + 1))
                     continue
                 # identical leaf siblings (a layer's neurons): one node for all of them
                 last = group[-1][0]
@@ -923,13 +952,14 @@ def _draw_module(root: Module, *, format: str, rankdir: str, show_grad: bool,
                           f"{len(group)} × {_module_title('', m0, leaf=True)}"]
                 if own[first]:
                     titles.append(f"shapes per module, ‖grad‖ over all {len(group)}")
-                nid = node(c, titles, _param_rows([kp for n, _ in group for kp in own[n]]))
+                nid = node(c, titles, _param_rows([kp for n, _ in group for kp in own[n]]), depth + 1)
                 ids.append((nid, nid))
             for (_, a), (b, _) in zip(ids, ids[1:]):  # keep registration order along rankdir
                 c.edge(a, b, style="invis")
         return ids[0][0], ids[-1][1]
 
     add(dot, "", root, "")
+    dot.text = "\n".join(lines + text)
     return dot
 
 

@@ -39,6 +39,7 @@ import hashlib
 import html
 import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -46,7 +47,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from ..engine import Value
+from ..engine import Value, _check_real
 from . import player, summary
 from .graph import (THEMES, Drawing, GraphvizNotFoundError, Theme, _fill_attrs, _fmt, _INSTALL_HINT,
                     _is_tensor_like, _new_digraph, _norm, _param_names, _pipe, _plain, _record,
@@ -137,18 +138,18 @@ class Replay:
 
     # -- naming --------------------------------------------------------------------------------
     def _name_nodes(self, names: dict) -> None:
-        labels: dict[str, int] = {}
         for rn in self._nodes:
-            label = names.get(id(rn.node)) or (rn.node.label if rn.is_value else rn.node.name)
-            rn.name = label
-            if label:
-                labels[label] = labels.get(label, 0) + 1
+            rn.name = names.get(id(rn.node)) or (rn.node.label if rn.is_value else rn.node.name)
         for rn in reversed(self._nodes):  # operands first: names are built from theirs
             if not rn.name:
                 rn.name = self._expression(rn) if rn.children else rn.id
-        for rn in self._nodes:  # data-node: the label if it is unique, else the stable id
-            rn.key = rn.name if labels.get(rn.name, 0) == 1 or (
-                rn.name not in labels and sum(1 for o in self._nodes if o.name == rn.name) == 1) else rn.id
+        # data-node: the name if no other node has it (a label, or an expression built from
+        # labels: both count) and it is no other node's stable id, else the stable id
+        count = Counter(rn.name for rn in self._nodes)
+        ids = {rn.id for rn in self._nodes}
+        for rn in self._nodes:
+            unique = count[rn.name] == 1 and (rn.name == rn.id or rn.name not in ids)
+            rn.key = rn.name if unique else rn.id
 
     @staticmethod
     def _expression(rn: _Node) -> str:
@@ -505,8 +506,12 @@ def replay(root: Any, gradient: Any = None, *, max_nodes: int = 100, params: Any
         raise ValueError(f"rankdir must be one of {', '.join(_RANKDIRS)}; got {rankdir!r}")
     if theme not in THEMES:
         raise ValueError(f"theme must be one of {', '.join(map(repr, THEMES))}; got {theme!r}")
+    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
+        raise ValueError(f"replay(max_nodes=...) must be a positive int, got {max_nodes!r}")
     if isinstance(root, Value):
         seed = 1.0 if gradient is None else gradient
+        if gradient is not None and not isinstance(gradient, Value):
+            seed = _check_real(gradient, "replay(gradient)")
     elif _is_tensor_like(root):
         if not root.requires_grad:
             raise RuntimeError("replay() of a tensor that does not require grad: none of its inputs "
@@ -517,7 +522,10 @@ def replay(root: Any, gradient: Any = None, *, max_nodes: int = 100, params: Any
                                    "gradient, as for backward(gradient)")
             seed = np.ones(root.shape, dtype=root.dtype)
         else:
-            seed = np.asarray(getattr(gradient, "data", gradient), dtype=root.dtype)
+            try:  # backward()'s own check and message: the shape must be the tensor's, numeric
+                seed = root._seed(gradient)
+            except (ValueError, TypeError) as e:
+                raise type(e)(str(e).replace("backward(gradient)", "replay(gradient)")) from None
     else:
         raise TypeError(f"replay() takes a Value or a Tensor, got {type(root).__name__}")
     order, _ = summary.traverse(root, lambda n: n.children)

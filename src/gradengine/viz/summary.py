@@ -237,7 +237,7 @@ def summarise(root: Any, order: list, uses: dict, *, children: Children, op_of: 
         chain.members = spine + folded_leaves
         reps, extra = divmod(len(spine), len(unit))
         chain.counts = Counter({o.name: reps for o in unit})
-        for o in unit[len(unit) - extra:]:  # the partial repetition at the output end
+        for o in unit[:extra]:  # the partial repetition at the output end (the unit runs from the input end)
             chain.counts[o.name] += 1
         if folded_leaves:
             chain.counts["leaf"] = len(folded_leaves)
