@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -163,3 +165,84 @@ def test_manual_seed_returns_the_global_generator():
     first = ge.randn(2, generator=g).data
     ge.manual_seed(3)
     np.testing.assert_array_equal(ge.randn(2).data, first)  # the same generator as the default
+
+
+def test_randint_rejects_bounds_the_dtype_cannot_hold():
+    with pytest.raises(ValueError, match=r"high - 1 = 299 is out of bounds for dtype uint8"):
+        ge.randint(0, 300, (3,), dtype=np.uint8)
+    with pytest.raises(ValueError, match=r"low=-1 is out of bounds for dtype uint8"):
+        ge.randint(-1, 3, (3,), dtype=ge.uint8)
+    with pytest.raises(ValueError, match="out of bounds for dtype int8"):
+        ge.randint(0, 129, (3,), dtype=np.int8)
+    with pytest.raises(ValueError, match="out of bounds for dtype bool"):
+        ge.randint(0, 3, (3,), dtype=np.bool_)
+    full_range = ge.randint(0, 256, (500,), dtype=np.uint8, generator=0)  # the whole range is fine
+    assert full_range.dtype == np.uint8 and full_range.data.max() > 200
+    assert ge.randint(-128, 128, (5,), dtype=np.int8).dtype == np.int8
+
+
+def test_full_validates_fill_value_as_torch():
+    for bad in (None, "a", 1 + 2j, [1, 2]):
+        with pytest.raises(TypeError, match="fill_value must be a real number"):
+            ge.full((2,), bad)
+    with pytest.raises(TypeError, match="fill_value"):
+        ge.full_like(ge.zeros(2), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy overflow warning on the way
+        with pytest.raises(OverflowError, match="fill_value 1e\\+40 cannot be converted to float32"):
+            ge.full((2,), 1e40)  # torch: "value cannot be converted to type float without overflow"
+        with pytest.raises(OverflowError, match="float16"):
+            ge.full((2,), 70000, dtype=np.float16)
+        with pytest.raises(OverflowError, match="uint8"):
+            ge.full((2,), 300, dtype=np.uint8)
+        with pytest.raises(OverflowError, match="int64"):
+            ge.full((2,), 2**70)
+        with pytest.raises(OverflowError, match="int64"):
+            ge.full((2,), float("nan"), dtype=np.int64)
+        with pytest.raises(OverflowError, match="full_like"):
+            ge.full_like(ge.zeros(2), 1e40)
+        assert ge.full((2,), 1e40, dtype=np.float64).data.tolist() == [1e40, 1e40]
+        assert np.isinf(ge.full((2,), float("inf")).data).all()
+        assert ge.full((2,), 1.5, dtype=np.int64).data.tolist() == [1, 1]  # truncated, as torch
+        assert ge.full((2,), np.float64(2)).dtype == np.float32
+        assert ge.full((2,), ge.tensor(3.0)).data.tolist() == [3.0, 3.0]
+
+
+def test_tensor_of_valid_data_emits_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ge.tensor([np.float16(1)]).data.tolist() == [1.0]
+        assert ge.tensor([np.float16(2), np.float16(-3)]).dtype == np.float32
+        assert np.isinf(ge.tensor([1e40]).data).all()  # as torch.tensor([1e40]): inf in float32
+
+
+@pytest.mark.parametrize("factory", [ge.zeros, ge.ones, ge.randn, ge.rand])
+def test_float_factories_take_the_size_keyword(factory):
+    assert factory(size=(2, 3)).shape == (2, 3)
+    assert factory(size=[4]).shape == (4,)
+    assert factory(size=()).shape == ()
+    assert factory(size=(2,), dtype=np.float64, requires_grad=True).requires_grad
+    with pytest.raises(TypeError, match="multiple values for argument 'size'"):
+        factory(2, size=(2, 3))
+
+
+@pytest.mark.parametrize("make", [
+    lambda rg: ge.zeros(2, requires_grad=rg), lambda rg: ge.ones(2, requires_grad=rg),
+    lambda rg: ge.randn(2, requires_grad=rg), lambda rg: ge.rand(2, requires_grad=rg),
+    lambda rg: ge.full((2,), 1.0, requires_grad=rg), lambda rg: ge.arange(3.0, requires_grad=rg),
+    lambda rg: ge.linspace(0, 1, 3, requires_grad=rg), lambda rg: ge.eye(2, requires_grad=rg),
+    lambda rg: ge.tensor([1.0], requires_grad=rg), lambda rg: ge.zeros_like(ge.zeros(2), requires_grad=rg),
+    lambda rg: ge.randint(0, 3, (2,), requires_grad=rg),
+])
+def test_requires_grad_must_be_a_bool(make):
+    for bad in (1, 0, "yes", np.bool_(True), None):
+        with pytest.raises(TypeError, match="argument 'requires_grad' must be bool"):
+            make(bad)
+    assert not make(False).requires_grad
+
+
+def test_arange_rejects_non_finite_bounds():
+    for args, name in (((float("nan"),), "end"), ((float("inf"),), "end"), ((float("-inf"), 1), "start"),
+                       ((0, 1, float("nan")), "step"), ((0, float("inf"), 1.0), "end")):
+        with pytest.raises(ValueError, match=f"arange\\(\\): {name} must be finite"):
+            ge.arange(*args)

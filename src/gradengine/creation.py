@@ -4,8 +4,8 @@ variants, and ``manual_seed``.
 
 As in PyTorch, floating-point results are float32 unless ``dtype`` says otherwise, integer
 ones (``randint``, ``arange`` of ints, ``tensor`` of ints) int64, and every factory takes
-``requires_grad=``. Sizes are given as separate ints or one tuple: ``zeros(2, 3)`` or
-``zeros((2, 3))``.
+``requires_grad=`` (a bool). Sizes are given as separate ints, one tuple or the ``size=``
+keyword: ``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``.
 
 Randomness: gradengine has one global random number generator, NumPy's (``np.random``), used by
 the factories, ``nn.Linear``'s initialisation and ``nn.Dropout``. :func:`manual_seed` seeds it,
@@ -27,7 +27,8 @@ Tensor([0, 1, 2, 3], dtype=int64)
 
 from __future__ import annotations
 
-from numbers import Integral, Number
+import math
+from numbers import Integral, Number, Real
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -130,8 +131,25 @@ def _float_dtype(dtype: Any, fn: str) -> np.dtype:
     return dt
 
 
-def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
-    """A leaf around a freshly made array (not copied again); ``requires_grad`` is validated."""
+def _sizes(size: tuple, size_kw: Any, fn: str) -> tuple[int, ...]:
+    """The shape from ``fn(2, 3)``, ``fn((2, 3))`` or, as PyTorch allows, ``fn(size=(2, 3))``."""
+    if size_kw is not None:
+        if size:
+            raise TypeError(f"{fn}() got multiple values for argument 'size'")
+        size = (size_kw,)
+    return _size(size, fn)
+
+
+def _type_name(x: Any) -> str:
+    t = type(x)
+    return t.__name__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__name__}"
+
+
+def _make(arr: np.ndarray, requires_grad: bool, fn: str = "tensor") -> Tensor:
+    """A leaf around a freshly made array (not copied again); ``requires_grad`` is validated:
+    a bool, as PyTorch requires (``requires_grad=1`` is a TypeError)."""
+    if not isinstance(requires_grad, bool):
+        raise TypeError(f"{fn}(): argument 'requires_grad' must be bool, not {_type_name(requires_grad)}")
     t = _wrap(arr)
     t.requires_grad = requires_grad
     return t
@@ -140,27 +158,27 @@ def _make(arr: np.ndarray, requires_grad: bool) -> Tensor:
 # ---------------------------------------------------------------------------------------------
 # Random tensors
 # ---------------------------------------------------------------------------------------------
-def randn(*size: Size, generator: Optional[Generator] = None, dtype: Any = None,
+def randn(*sizes: Size, size: Optional[Size] = None, generator: Optional[Generator] = None, dtype: Any = None,
           requires_grad: bool = False) -> Tensor:
     """Samples of the standard normal distribution, float32 by default (``torch.randn``).
 
     Drawn in float64 and then rounded, so a float32 and a float64 tensor from the same seed
     hold the same numbers to float32 precision.
     """
-    shape, dt = _size(size, "randn"), _float_dtype(dtype, "randn")
-    return _make(seed_generator(generator).standard_normal(shape).astype(dt, copy=False), requires_grad)
+    shape, dt = _sizes(sizes, size, "randn"), _float_dtype(dtype, "randn")
+    return _make(seed_generator(generator).standard_normal(shape).astype(dt, copy=False), requires_grad, "randn")
 
 
-def rand(*size: Size, generator: Optional[Generator] = None, dtype: Any = None,
+def rand(*sizes: Size, size: Optional[Size] = None, generator: Optional[Generator] = None, dtype: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Samples of the uniform distribution on ``[0, 1)``, float32 by default (``torch.rand``)."""
-    shape, dt = _size(size, "rand"), _float_dtype(dtype, "rand")
+    shape, dt = _sizes(sizes, size, "rand"), _float_dtype(dtype, "rand")
     gen = seed_generator(generator)
     u = gen.random(shape) if isinstance(gen, np.random.Generator) else gen.random_sample(shape)
     u = u.astype(dt, copy=False)
     # Rounding to float32 can turn 1 - 2**-54 into 1.0: keep the interval half-open.
     np.minimum(u, np.nextafter(dt.type(1), dt.type(0)), out=u)
-    return _make(u, requires_grad)
+    return _make(u, requires_grad, "rand")
 
 
 def randint(low: Any = 0, high: Any = None, size: Optional[Size] = None, *,
@@ -182,9 +200,29 @@ def randint(low: Any = 0, high: Any = None, size: Optional[Size] = None, *,
     if not low < high:
         raise ValueError(f"randint(): expected low < high, got low={low}, high={high}")
     shape, dt = _size((size,), "randint"), _dtype(dtype, np.int64, "randint")
+    low, high = int(low), int(high)
+    lo, hi = _range_of(dt)
+    if not lo <= low <= hi:
+        raise ValueError(f"randint(): low={low} is out of bounds for dtype {dt} (range [{lo}, {hi}])")
+    if not lo <= high - 1 <= hi:
+        raise ValueError(f"randint(): high - 1 = {high - 1} is out of bounds for dtype {dt} "
+                         f"(range [{lo}, {hi}]); the values are drawn from [low, high)")
     gen = seed_generator(generator)
     draw = gen.integers if isinstance(gen, np.random.Generator) else gen.randint
-    return _make(np.asarray(draw(int(low), int(high), shape, dtype=np.int64)).astype(dt, copy=False), requires_grad)
+    return _make(np.asarray(draw(low, high, shape, dtype=np.int64)).astype(dt, copy=False), requires_grad,
+                 "randint")
+
+
+def _range_of(dt: np.dtype) -> tuple[Any, Any]:
+    """The values ``dt`` holds, for randint's bounds: bool [0, 1], an int type's range, a float
+    type's finite range; never wider than int64's, in which the values are drawn."""
+    if dt.kind == "b":
+        return 0, 1
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        return max(int(info.min), _INT64_MIN), min(int(info.max), _INT64_MAX)
+    fmax = int(np.finfo(dt).max)
+    return max(-fmax, _INT64_MIN), min(fmax, _INT64_MAX)
 
 
 def randn_like(input: Any, *, generator: Optional[Generator] = None, dtype: Any = None,
@@ -206,14 +244,15 @@ def rand_like(input: Any, *, generator: Optional[Generator] = None, dtype: Any =
 # ---------------------------------------------------------------------------------------------
 # Constant tensors
 # ---------------------------------------------------------------------------------------------
-def zeros(*size: Size, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*sizes: Size, size: Optional[Size] = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros, float32 by default (``torch.zeros``)."""
-    return _make(np.zeros(_size(size, "zeros"), _dtype(dtype, _DEFAULT_FLOAT, "zeros")), requires_grad)
+    return _make(np.zeros(_sizes(sizes, size, "zeros"), _dtype(dtype, _DEFAULT_FLOAT, "zeros")), requires_grad,
+                 "zeros")
 
 
-def ones(*size: Size, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*sizes: Size, size: Optional[Size] = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones, float32 by default (``torch.ones``)."""
-    return _make(np.ones(_size(size, "ones"), _dtype(dtype, _DEFAULT_FLOAT, "ones")), requires_grad)
+    return _make(np.ones(_sizes(sizes, size, "ones"), _dtype(dtype, _DEFAULT_FLOAT, "ones")), requires_grad, "ones")
 
 
 def _scalar_dtype(value: Any) -> Any:
@@ -227,9 +266,48 @@ def _scalar_dtype(value: Any) -> Any:
 
 def full(size: Size, fill_value: Number, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``fill_value`` (``torch.full``): its dtype is inferred from the value
-    as PyTorch does (bool, int64, or float32) unless ``dtype`` is given."""
+    as PyTorch does (bool, int64, or float32) unless ``dtype`` is given.
+
+    ``fill_value`` must be a real number (or a one-element Tensor/array); one the dtype cannot
+    hold (``1e40`` in float32, ``300`` in uint8) raises OverflowError, as PyTorch raises."""
+    fill_value = _fill_value(fill_value, "full")
     dt = _dtype(dtype, _scalar_dtype(fill_value), "full")
-    return _make(np.full(_size((size,), "full"), fill_value, dt), requires_grad)
+    shape = _size((size,), "full")
+    return _make(np.full(shape, _fits(fill_value, dt, "full"), dt), requires_grad, "full")
+
+
+def _fill_value(value: Any, fn: str) -> Any:
+    if isinstance(value, (Tensor, np.ndarray)):
+        arr = value.data if isinstance(value, Tensor) else value
+        if arr.size != 1:
+            raise TypeError(f"{fn}(): fill_value must be a number or a one-element tensor, got shape {arr.shape}")
+        value = arr.reshape(()).item()
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, Real):
+        return value
+    raise TypeError(f"{fn}(): fill_value must be a real number (bool, int or float), "
+                    f"got {type(value).__name__}: {value!r}")
+
+
+def _fits(value: Any, dt: np.dtype, fn: str) -> Any:
+    """``value`` as a NumPy scalar of ``dt``, or OverflowError if ``dt`` cannot hold it
+    (nan/inf are fine for floats; float values are truncated towards zero for ints, as torch)."""
+    if dt.kind == "b":
+        return bool(value)
+    if dt.kind == "f":
+        try:
+            v = float(value)
+        except OverflowError:
+            v = math.inf
+        if math.isfinite(v) and abs(v) > float(np.finfo(dt).max):
+            raise OverflowError(f"{fn}(): fill_value {value!r} cannot be converted to {dt} without overflow")
+        return dt.type(v)
+    if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+        raise OverflowError(f"{fn}(): fill_value {value!r} cannot be converted to {dt} without overflow")
+    v, info = int(value), np.iinfo(dt)
+    if not info.min <= v <= info.max:
+        raise OverflowError(f"{fn}(): fill_value {value!r} cannot be converted to {dt} without overflow "
+                            f"(range [{info.min}, {info.max}])")
+    return dt.type(v)
 
 
 def _like(input: Any) -> np.ndarray:
@@ -239,19 +317,20 @@ def _like(input: Any) -> np.ndarray:
 def zeros_like(input: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Zeros with the shape and dtype of ``input`` (a Tensor or an array)."""
     like = _like(input)
-    return _make(np.zeros(like.shape, _dtype(dtype, like.dtype, "zeros_like")), requires_grad)
+    return _make(np.zeros(like.shape, _dtype(dtype, like.dtype, "zeros_like")), requires_grad, "zeros_like")
 
 
 def ones_like(input: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Ones with the shape and dtype of ``input`` (a Tensor or an array)."""
     like = _like(input)
-    return _make(np.ones(like.shape, _dtype(dtype, like.dtype, "ones_like")), requires_grad)
+    return _make(np.ones(like.shape, _dtype(dtype, like.dtype, "ones_like")), requires_grad, "ones_like")
 
 
 def full_like(input: Any, fill_value: Number, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` everywhere, with the shape and dtype of ``input``."""
-    like = _like(input)
-    return _make(np.full(like.shape, fill_value, _dtype(dtype, like.dtype, "full_like")), requires_grad)
+    like, fill_value = _like(input), _fill_value(fill_value, "full_like")
+    dt = _dtype(dtype, like.dtype, "full_like")
+    return _make(np.full(like.shape, _fits(fill_value, dt, "full_like"), dt), requires_grad, "full_like")
 
 
 def arange(start: Number = 0, end: Optional[Number] = None, step: Number = 1, *, dtype: Any = None,
@@ -263,6 +342,8 @@ def arange(start: Number = 0, end: Optional[Number] = None, step: Number = 1, *,
     for name, v in (("start", start), ("end", end), ("step", step)):
         if isinstance(v, bool) or not isinstance(v, Number) or isinstance(v, complex):
             raise TypeError(f"arange(): {name} must be a real number, got {v!r}")
+        if not isinstance(v, Integral) and not math.isfinite(v):
+            raise ValueError(f"arange(): {name} must be finite, got {v!r}")
     if step == 0:
         raise ValueError("arange(): step must be nonzero")
     if (end - start) * step < 0:
@@ -274,7 +355,7 @@ def arange(start: Number = 0, end: Optional[Number] = None, step: Number = 1, *,
     else:  # as torch: n = ceil((end - start) / step) values, computed in float64
         n = int(np.ceil((end - start) / step))
         values = start + step * np.arange(n, dtype=np.float64)
-    return _make(values.astype(dt, copy=False), requires_grad)
+    return _make(values.astype(dt, copy=False), requires_grad, "arange")
 
 
 def linspace(start: Number, end: Number, steps: int, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -282,13 +363,13 @@ def linspace(start: Number, end: Number, steps: int, *, dtype: Any = None, requi
     if isinstance(steps, bool) or not isinstance(steps, Integral) or steps < 0:
         raise ValueError(f"linspace(): steps must be a non-negative int, got {steps!r}")
     dt = _dtype(dtype, _DEFAULT_FLOAT, "linspace")
-    return _make(np.linspace(start, end, int(steps), dtype=np.float64).astype(dt), requires_grad)
+    return _make(np.linspace(start, end, int(steps), dtype=np.float64).astype(dt), requires_grad, "linspace")
 
 
 def eye(n: int, m: Optional[int] = None, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """The ``n x m`` identity matrix (``m = n`` by default), float32 by default."""
     shape = _size((n,) if m is None else (n, m), "eye")
-    return _make(np.eye(shape[0], shape[-1], dtype=_dtype(dtype, _DEFAULT_FLOAT, "eye")), requires_grad)
+    return _make(np.eye(shape[0], shape[-1], dtype=_dtype(dtype, _DEFAULT_FLOAT, "eye")), requires_grad, "eye")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,13 +397,14 @@ def tensor(data: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tens
         if dtype is None:
             _check_int64(data, arr)
             if arr.dtype.kind == "f":
-                arr = arr.astype(_DEFAULT_FLOAT)
+                with np.errstate(over="ignore"):  # 1e40 becomes inf, as in torch.tensor
+                    arr = arr.astype(_DEFAULT_FLOAT)
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"tensor(): gradengine tensors are bool, integer or floating point, got dtype {arr.dtype}"
                         + (" (is there a None in the data?)" if arr.dtype == object else ""))
-    return _make(arr, requires_grad)
+    return _make(arr, requires_grad, "tensor")
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -336,7 +418,7 @@ def _check_int64(data: Any, arr: np.ndarray) -> None:
     kind = arr.dtype.kind
     if kind == "u" or arr.dtype == object:
         pass
-    elif kind == "f" and arr.size and np.abs(arr).max() >= 2**63:  # a huge int, or a large float
+    elif kind == "f" and arr.size and float(np.abs(arr).max()) >= 2.0**63:  # a huge int, or a large float
         pass
     else:
         return
