@@ -440,7 +440,7 @@ def _check_out_dir(out_dir: Path, flag: str = "--out-dir") -> None:
 def _check_memory(hidden: Sequence[int], batch_size: int) -> None:
     """Refuse a model that cannot fit in this machine's memory, rather than fail after loading the data."""
     sizes = [784, *hidden, 10]
-    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    params = sum(math.prod(shape) for shape in mlp_shapes(hidden).values())
     # float32 weights, their gradients and Adam's two moments, and a few arrays per layer of one
     # batch (at most the 60000 training images) in the forward and the backward pass
     need = 4 * (4 * params + 3 * min(batch_size, 60000) * sum(sizes))

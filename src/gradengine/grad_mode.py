@@ -10,10 +10,9 @@ plain class attribute is the cheapest thing to read.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
-from typing import Any, Callable, ContextManager, Iterator, TypeVar
+from typing import Any, Callable, ContextManager, TypeVar
 
 __all__ = [
     "GradMode", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
@@ -32,16 +31,6 @@ class GradMode:
     # whether or not it checks nan (``detect_anomaly(check_nan=False)`` sets only this one).
     anomaly: bool = False
     anomaly_mode: bool = False
-
-
-@contextlib.contextmanager
-def _grad_mode(mode: bool) -> Iterator[None]:
-    prev = GradMode.enabled
-    GradMode.enabled = mode
-    try:
-        yield
-    finally:
-        GradMode.enabled = prev
 
 
 def _decorate(fn: F, ctx_factory: Callable[[], ContextManager[Any]]) -> F:
@@ -111,7 +100,7 @@ class set_grad_enabled:
     def __call__(self, fn: F) -> F:
         mode = self.mode
         GradMode.enabled = self.prev  # decorating must not change the state at definition time
-        return _decorate(fn, lambda: _grad_mode(mode))
+        return _decorate(fn, lambda: enable_grad() if mode else no_grad())
 
 
 class _GradModeContext:
@@ -140,7 +129,7 @@ class _GradModeContext:
 
     def __call__(self, fn: F) -> F:
         mode = self.mode
-        return _decorate(fn, lambda: _grad_mode(mode))
+        return _decorate(fn, lambda: enable_grad() if mode else no_grad())
 
 
 class no_grad(_GradModeContext):
